@@ -1,0 +1,37 @@
+//! `payments` table.
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+#[sea_orm(table_name = "payments")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub merchant_id: Uuid,
+    pub mode: String,
+    pub customer_id: Option<Uuid>,
+    pub payment_method_id: Option<Uuid>,
+    pub status: String,
+    pub currency: String,
+    pub amount: i64,
+    pub vat_amount: i64,
+    /// `AUTOMATIC` or `MANUAL`.
+    pub capture_method: String,
+    pub client_reference: Option<String>,
+    pub description: Option<String>,
+    pub metadata: Option<Json>,
+    pub authorized_amount: i64,
+    pub captured_amount: i64,
+    pub released_amount: i64,
+    pub refunded_amount: i64,
+    /// The acquirer's payment id, once authorized.
+    pub acquirer_reference: Option<String>,
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,14 @@
+//! Database migrations. Tables are created from the entities so that the two never drift;
+//! composite indexes, which entities cannot declare, are added here by hand.
+pub use sea_orm_migration::prelude::*;
+
+mod m20261122_000001_foundation;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261122_000001_foundation::Migration)]
+    }
+}

@@ -1,0 +1,247 @@
+//! Customers and their stored payment methods (acquirer tokens: never card numbers).
+use chrono::{Datelike, Utc};
+use entity::{customer, payment_method};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, Condition, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, Set, TransactionTrait,
+};
+use uuid::Uuid;
+
+use crate::acquirer::TokenizeError;
+use crate::error::{Result, ServiceError};
+use crate::gateway::Gateway;
+use crate::merchants::{Caller, Mode};
+use crate::page::{Cursor, Page, PageRequest};
+
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct NewCustomer {
+    pub email: Option<String>,
+    pub name: Option<String>,
+    pub client_reference: Option<String>,
+}
+
+fn check_len(value: &Option<String>, field: &str, max: usize) -> Result<()> {
+    if value.as_ref().is_some_and(|v| v.chars().count() > max) {
+        return Err(ServiceError::invalid("TOO_LONG", &[field], format!("{field} has at most {max} characters")));
+    }
+    Ok(())
+}
+
+pub async fn create(conn: &impl ConnectionTrait, caller: &Caller, input: &NewCustomer) -> Result<customer::Model> {
+    if let Some(email) = &input.email {
+        let valid = email.len() <= 254
+            && email.split_once('@').is_some_and(|(l, d)| !l.is_empty() && d.contains('.') && !d.starts_with('.') && !d.ends_with('.'))
+            && !email.chars().any(char::is_whitespace);
+        if !valid {
+            return Err(ServiceError::invalid("INVALID_EMAIL", &["email"], "email is not a valid address"));
+        }
+    }
+    check_len(&input.name, "name", 200)?;
+    check_len(&input.client_reference, "clientReference", 200)?;
+    Ok(customer::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        merchant_id: Set(caller.merchant_id),
+        mode: Set(caller.mode.as_str().into()),
+        email: Set(input.email.clone()),
+        name: Set(input.name.clone()),
+        client_reference: Set(input.client_reference.clone()),
+        created_at: Set(Utc::now()),
+    }
+    .insert(conn)
+    .await?)
+}
+
+/// The caller's customer, or NOT_FOUND (also for another merchant's or mode's customer).
+pub async fn get(conn: &impl ConnectionTrait, caller: &Caller, id: Uuid) -> Result<customer::Model> {
+    customer::Entity::find_by_id(id)
+        .filter(customer::Column::MerchantId.eq(caller.merchant_id))
+        .filter(customer::Column::Mode.eq(caller.mode.as_str()))
+        .one(conn)
+        .await?
+        .ok_or(ServiceError::NotFound)
+}
+
+pub async fn list(gw: &Gateway, caller: &Caller, page: PageRequest) -> Result<Page<customer::Model>> {
+    let base = customer::Entity::find()
+        .filter(customer::Column::MerchantId.eq(caller.merchant_id))
+        .filter(customer::Column::Mode.eq(caller.mode.as_str()));
+    let total = base.clone().count(&gw.db).await?;
+    let mut q = base;
+    if let Some(Cursor { created_at, id }) = page.after {
+        q = q.filter(
+            Condition::any()
+                .add(customer::Column::CreatedAt.lt(created_at))
+                .add(Condition::all().add(customer::Column::CreatedAt.eq(created_at)).add(customer::Column::Id.lt(id))),
+        );
+    }
+    let rows = q
+        .order_by_desc(customer::Column::CreatedAt)
+        .order_by_desc(customer::Column::Id)
+        .paginate(&gw.db, page.first + 1)
+        .fetch_page(0)
+        .await?;
+    Ok(Page::from_rows(rows, page.first, total, |c| Cursor { created_at: c.created_at, id: c.id }))
+}
+
+/// The customer's stored methods, default first.
+pub async fn payment_methods(conn: &impl ConnectionTrait, customer_id: Uuid) -> Result<Vec<payment_method::Model>> {
+    Ok(payment_method::Entity::find()
+        .filter(payment_method::Column::CustomerId.eq(customer_id))
+        .filter(payment_method::Column::RemovedAt.is_null())
+        .order_by_desc(payment_method::Column::IsDefault)
+        .order_by_asc(payment_method::Column::CreatedAt)
+        .all(conn)
+        .await?)
+}
+
+pub fn is_expired(pm: &payment_method::Model) -> bool {
+    let now = Utc::now();
+    let (y, m) = (now.year(), i32::try_from(now.month()).unwrap_or(12));
+    pm.exp_year < y || (pm.exp_year == y && pm.exp_month < m)
+}
+
+async fn get_method(conn: &impl ConnectionTrait, caller: &Caller, id: Uuid) -> Result<payment_method::Model> {
+    payment_method::Entity::find_by_id(id)
+        .filter(payment_method::Column::MerchantId.eq(caller.merchant_id))
+        .filter(payment_method::Column::Mode.eq(caller.mode.as_str()))
+        .filter(payment_method::Column::RemovedAt.is_null())
+        .one(conn)
+        .await?
+        .ok_or(ServiceError::NotFound)
+}
+
+/// Stores a tokenized card on a customer; the first card becomes the default.
+pub async fn store_token(
+    conn: &impl ConnectionTrait,
+    caller: &Caller,
+    customer_id: Uuid,
+    token: crate::acquirer::CardToken,
+) -> Result<payment_method::Model> {
+    let has_default = payment_method::Entity::find()
+        .filter(payment_method::Column::CustomerId.eq(customer_id))
+        .filter(payment_method::Column::RemovedAt.is_null())
+        .filter(payment_method::Column::IsDefault.eq(true))
+        .count(conn)
+        .await?
+        > 0;
+    Ok(payment_method::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        merchant_id: Set(caller.merchant_id),
+        mode: Set(caller.mode.as_str().into()),
+        customer_id: Set(customer_id),
+        token: Set(token.token),
+        brand: Set(token.brand),
+        last4: Set(token.last4),
+        exp_month: Set(token.exp_month),
+        exp_year: Set(token.exp_year),
+        is_default: Set(!has_default),
+        created_at: Set(Utc::now()),
+        removed_at: Set(None),
+    }
+    .insert(conn)
+    .await?)
+}
+
+/// Test mode only: tokenizes a test card at the simulator and stores the token. The number
+/// goes straight through to the acquirer and is never logged or stored.
+pub async fn add_test_card(
+    gw: &Gateway,
+    caller: &Caller,
+    customer_id: Uuid,
+    number: &str,
+    exp_month: i32,
+    exp_year: i32,
+) -> Result<payment_method::Model> {
+    if caller.mode != Mode::Test {
+        return Err(ServiceError::Forbidden("addTestCard works with test keys only".into()));
+    }
+    get(&gw.db, caller, customer_id).await?;
+    let number: String = number.chars().filter(|c| !c.is_whitespace()).collect();
+    let token = gw.acquirer.tokenize(&number, exp_month, exp_year).await.map_err(|e| match e {
+        TokenizeError::Rejected { code, message } => {
+            let field = match code.as_str() {
+                "invalid_expiry" | "expired_card" => "expMonth",
+                _ => "number",
+            };
+            ServiceError::Invalid { code: card_error_code(&code), field: vec![field.into()], message }
+        }
+        TokenizeError::Unavailable(m) => ServiceError::Internal(format!("tokenize: {m}")),
+    })?;
+    store_token(&gw.db, caller, customer_id, token).await
+}
+
+fn card_error_code(code: &str) -> &'static str {
+    match code {
+        "invalid_number" => "INVALID_CARD_NUMBER",
+        "invalid_expiry" => "INVALID_EXPIRY",
+        "expired_card" => "EXPIRED_CARD",
+        "invalid_cvc" => "INVALID_CVC",
+        _ => "CARD_REJECTED",
+    }
+}
+
+pub async fn set_default(gw: &Gateway, caller: &Caller, id: Uuid) -> Result<payment_method::Model> {
+    let txn = gw.db.begin().await?;
+    let pm = get_method(&txn, caller, id).await?;
+    payment_method::Entity::update_many()
+        .col_expr(payment_method::Column::IsDefault, Expr::value(false))
+        .filter(payment_method::Column::CustomerId.eq(pm.customer_id))
+        .exec(&txn)
+        .await?;
+    let mut active: payment_method::ActiveModel = pm.into();
+    active.is_default = Set(true);
+    let pm = active.update(&txn).await?;
+    txn.commit().await?;
+    Ok(pm)
+}
+
+/// Removes a stored method; if it was the default, the oldest remaining one takes its place.
+pub async fn remove(gw: &Gateway, caller: &Caller, id: Uuid) -> Result<payment_method::Model> {
+    let txn = gw.db.begin().await?;
+    let pm = get_method(&txn, caller, id).await?;
+    let was_default = pm.is_default;
+    let customer_id = pm.customer_id;
+    let mut active: payment_method::ActiveModel = pm.into();
+    active.removed_at = Set(Some(Utc::now()));
+    active.is_default = Set(false);
+    let removed = active.update(&txn).await?;
+    if was_default {
+        if let Some(next) = payment_methods(&txn, customer_id).await?.into_iter().next() {
+            let mut next: payment_method::ActiveModel = next.into();
+            next.is_default = Set(true);
+            next.update(&txn).await?;
+        }
+    }
+    txn.commit().await?;
+    Ok(removed)
+}
+
+/// The method a charge uses: the one named, else the default; it must not be expired.
+pub async fn usable_method(
+    conn: &impl ConnectionTrait,
+    caller: &Caller,
+    customer_id: Uuid,
+    id: Option<Uuid>,
+) -> Result<payment_method::Model> {
+    let pm = match id {
+        Some(id) => get_method(conn, caller, id)
+            .await
+            .ok()
+            .filter(|pm| pm.customer_id == customer_id),
+        None => payment_methods(conn, customer_id).await?.into_iter().find(|pm| pm.is_default),
+    };
+    match pm {
+        Some(pm) if !is_expired(&pm) => Ok(pm),
+        Some(_) => Err(ServiceError::invalid(
+            "NO_PAYMENT_METHOD",
+            &["paymentMethodId"],
+            "the stored card has expired",
+        )),
+        None => Err(ServiceError::invalid(
+            "NO_PAYMENT_METHOD",
+            &["paymentMethodId"],
+            "the customer has no usable stored payment method",
+        )),
+    }
+}

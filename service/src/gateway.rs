@@ -1,0 +1,89 @@
+//! Everything a request or a job needs: the database, the queue, the acquirer, the settings.
+use std::sync::Arc;
+use std::time::Duration;
+
+use entity::operation;
+use sea_orm::{DatabaseConnection, EntityTrait};
+use uuid::Uuid;
+
+use crate::acquirer::{Acquirer, HttpAcquirer};
+use crate::error::{Result, ServiceError};
+use crate::jobs::{self, JobRef};
+use crate::queue::JobQueue;
+use crate::settings::Settings;
+
+#[derive(Clone)]
+pub struct Gateway {
+    pub db: DatabaseConnection,
+    pub queue: JobQueue,
+    pub acquirer: Arc<dyn Acquirer>,
+    pub settings: Arc<Settings>,
+}
+
+impl Gateway {
+    /// Connects to the database (migrating it when `migrate` is set) and the queue.
+    pub async fn connect(settings: Settings, migrate: bool) -> Result<Gateway> {
+        let db = crate::db::connect(&settings).await?;
+        if migrate {
+            crate::db::migrate(&db).await?;
+        }
+        let queue = JobQueue::connect(&settings).await?;
+        let acquirer = HttpAcquirer::new(&settings.simulator_url, settings.acquirer_timeout)
+            .map_err(ServiceError::Config)?;
+        Ok(Gateway { db, queue, acquirer: Arc::new(acquirer), settings: Arc::new(settings) })
+    }
+
+    /// Hands a committed job to the queue. If the queue is away the job stays in the outbox
+    /// and the dispatcher hands it out later: nothing is lost, only delayed.
+    pub async fn dispatch(&self, job_id: Uuid) {
+        let row = match jobs::get(&self.db, job_id).await {
+            Ok(Some(row)) if row.status == jobs::PENDING => row,
+            Ok(_) => return,
+            Err(e) => {
+                tracing::warn!(%job_id, error = %e, "could not read a job to dispatch it");
+                return;
+            }
+        };
+        self.hand_out(&row).await;
+    }
+
+    /// Marks a job dispatched and pushes it; used by the request path and the dispatcher.
+    pub async fn hand_out(&self, row: &entity::job::Model) {
+        match jobs::mark_dispatched(&self.db, row).await {
+            Ok(true) => {}
+            Ok(false) => return,
+            Err(e) => {
+                tracing::warn!(job_id = %row.id, error = %e, "could not mark a job dispatched");
+                return;
+            }
+        }
+        if let Err(e) = self.queue.push(JobRef { job_id: row.id }).await {
+            tracing::warn!(job_id = %row.id, error = %e, "queue refused a job; the dispatcher will retry");
+            if let Err(e) = jobs::mark_undispatched(&self.db, row.id, &e.to_string()).await {
+                tracing::warn!(job_id = %row.id, error = %e, "could not hand a job back");
+            }
+        }
+    }
+
+    /// Waits until an operation has a definite result or its first acquirer call ended
+    /// without one, up to the charge deadline.
+    pub async fn wait_for_operation(&self, operation_id: Uuid) -> Result<()> {
+        let deadline = tokio::time::Instant::now() + self.settings.charge_wait;
+        let mut pause = Duration::from_millis(5);
+        loop {
+            let op = operation::Entity::find_by_id(operation_id)
+                .one(&self.db)
+                .await?
+                .ok_or(ServiceError::NotFound)?;
+            if op.status != "PENDING" || op.attempts > 0 {
+                return Ok(());
+            }
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                return Ok(());
+            }
+            tokio::time::sleep(pause.min(deadline - now)).await;
+            pause = (pause * 2).min(Duration::from_millis(50));
+        }
+    }
+}

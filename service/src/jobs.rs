@@ -1,0 +1,167 @@
+//! The job outbox: the transaction that creates an operation also writes the job that must
+//! follow. The row is the truth; the queue (apalis on Redis or SQLite) only carries its id.
+//! A row handed to the queue but not finished within the lease is handed out again, so a
+//! crash between commit and enqueue, a killed worker or a flushed Redis loses nothing.
+use chrono::{DateTime, Utc};
+use entity::job;
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set,
+};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::error::{Result, ServiceError};
+
+pub const PENDING: &str = "PENDING";
+pub const DISPATCHED: &str = "DISPATCHED";
+pub const DONE: &str = "DONE";
+pub const FAILED: &str = "FAILED";
+
+/// What a job does. Stored as JSON in the row.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum JobPayload {
+    /// Send an operation to the acquirer (with the operation id as idempotency key).
+    AcquirerCall { operation_id: Uuid },
+    /// Ask the acquirer what became of an operation whose answer never came.
+    ResolveOperation { operation_id: Uuid },
+}
+
+impl JobPayload {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            JobPayload::AcquirerCall { .. } => "acquirer_call",
+            JobPayload::ResolveOperation { .. } => "resolve_operation",
+        }
+    }
+}
+
+/// What travels through the queue: only the row's id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobRef {
+    pub job_id: Uuid,
+}
+
+pub async fn insert(
+    conn: &impl ConnectionTrait,
+    payload: &JobPayload,
+    run_at: DateTime<Utc>,
+) -> Result<job::Model> {
+    let now = Utc::now();
+    Ok(job::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        kind: Set(payload.kind().into()),
+        payload: Set(serde_json::to_value(payload).map_err(|e| ServiceError::Internal(e.to_string()))?),
+        status: Set(PENDING.into()),
+        attempts: Set(0),
+        run_at: Set(run_at),
+        dispatched_at: Set(None),
+        last_error: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(conn)
+    .await?)
+}
+
+pub fn payload(row: &job::Model) -> Result<JobPayload> {
+    serde_json::from_value(row.payload.clone())
+        .map_err(|e| ServiceError::Internal(format!("job {} has a bad payload: {e}", row.id)))
+}
+
+/// Marks a job handed to the queue, if it still waits. Returns false if another dispatcher
+/// (or the worker) got there first.
+pub async fn mark_dispatched(conn: &impl ConnectionTrait, row: &job::Model) -> Result<bool> {
+    let now = Utc::now();
+    let mut cond = Condition::all().add(job::Column::Id.eq(row.id)).add(job::Column::Status.eq(row.status.clone()));
+    cond = match row.dispatched_at {
+        Some(at) => cond.add(job::Column::DispatchedAt.eq(at)),
+        None => cond.add(job::Column::DispatchedAt.is_null()),
+    };
+    let res = job::Entity::update_many()
+        .col_expr(job::Column::Status, Expr::value(DISPATCHED))
+        .col_expr(job::Column::DispatchedAt, Expr::value(now))
+        .col_expr(job::Column::UpdatedAt, Expr::value(now))
+        .filter(cond)
+        .exec(conn)
+        .await?;
+    Ok(res.rows_affected == 1)
+}
+
+/// Hands a job back when the queue refused it, so the dispatcher tries again soon.
+pub async fn mark_undispatched(conn: &impl ConnectionTrait, id: Uuid, error: &str) -> Result<()> {
+    job::Entity::update_many()
+        .col_expr(job::Column::Status, Expr::value(PENDING))
+        .col_expr(job::Column::LastError, Expr::value(error.chars().take(500).collect::<String>()))
+        .col_expr(job::Column::UpdatedAt, Expr::value(Utc::now()))
+        .filter(job::Column::Id.eq(id))
+        .filter(job::Column::Status.eq(DISPATCHED))
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
+/// Jobs that are due, or were handed out longer than `lease` ago without finishing.
+pub async fn due(
+    conn: &impl ConnectionTrait,
+    lease: std::time::Duration,
+    limit: u64,
+) -> Result<Vec<job::Model>> {
+    let now = Utc::now();
+    let stale = now - chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::seconds(30));
+    Ok(job::Entity::find()
+        .filter(
+            Condition::any()
+                .add(
+                    Condition::all()
+                        .add(job::Column::Status.eq(PENDING))
+                        .add(job::Column::RunAt.lte(now)),
+                )
+                .add(
+                    Condition::all()
+                        .add(job::Column::Status.eq(DISPATCHED))
+                        .add(job::Column::DispatchedAt.lt(stale)),
+                ),
+        )
+        .order_by_asc(job::Column::RunAt)
+        .limit(limit)
+        .all(conn)
+        .await?)
+}
+
+pub async fn finish(conn: &impl ConnectionTrait, id: Uuid) -> Result<()> {
+    job::Entity::update_many()
+        .col_expr(job::Column::Status, Expr::value(DONE))
+        .col_expr(job::Column::UpdatedAt, Expr::value(Utc::now()))
+        .filter(job::Column::Id.eq(id))
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
+/// Puts a job back to wait until `run_at`, as another kind of job if need be.
+pub async fn reschedule(
+    conn: &impl ConnectionTrait,
+    row: &job::Model,
+    payload: &JobPayload,
+    run_at: DateTime<Utc>,
+    error: Option<&str>,
+) -> Result<()> {
+    let mut active: job::ActiveModel = row.clone().into();
+    active.kind = Set(payload.kind().into());
+    active.payload = Set(serde_json::to_value(payload).map_err(|e| ServiceError::Internal(e.to_string()))?);
+    active.status = Set(PENDING.into());
+    active.attempts = Set(row.attempts + 1);
+    active.run_at = Set(run_at);
+    active.dispatched_at = Set(None);
+    active.last_error = Set(error.map(|e| e.chars().take(500).collect()));
+    active.updated_at = Set(Utc::now());
+    active.update(conn).await?;
+    Ok(())
+}
+
+pub async fn get(conn: &impl ConnectionTrait, id: Uuid) -> Result<Option<job::Model>> {
+    Ok(job::Entity::find_by_id(id).one(conn).await?)
+}

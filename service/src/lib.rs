@@ -1,0 +1,22 @@
+//! The Paygate domain: money, the payment state machine, operations, idempotency, the
+//! acquirer client, the job outbox and queue. Resolvers and job handlers stay thin over it.
+pub mod acquirer;
+pub mod customers;
+pub mod db;
+pub mod error;
+pub mod events;
+pub mod gateway;
+pub mod idempotency;
+pub mod jobs;
+pub mod merchants;
+pub mod money;
+pub mod page;
+pub mod payments;
+pub mod queue;
+pub mod settings;
+pub mod status;
+
+pub use error::{Result, ServiceError};
+pub use gateway::Gateway;
+pub use merchants::{Caller, Mode};
+pub use settings::Settings;

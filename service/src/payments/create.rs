@@ -1,0 +1,257 @@
+//! Creating payments, and charging a customer's stored card.
+use chrono::Utc;
+use entity::{payment, payment_item};
+use sea_orm::{ActiveModelTrait, Set, TransactionTrait};
+use serde::Serialize;
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::{answer, insert_operation, kind, record_history};
+use crate::customers;
+use crate::error::{Result, ServiceError};
+use crate::events;
+use crate::gateway::Gateway;
+use crate::idempotency::Claim;
+use crate::jobs::{self, JobPayload};
+use crate::merchants::Caller;
+use crate::money::{self, Currency, ItemInput};
+use crate::status::PaymentStatus;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum CaptureMethod {
+    /// Capture at once: the charge ends PAID.
+    Automatic,
+    /// Authorize only: the charge ends HOLD, to be captured or released later.
+    Manual,
+}
+
+impl CaptureMethod {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            CaptureMethod::Automatic => "AUTOMATIC",
+            CaptureMethod::Manual => "MANUAL",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct CreatePaymentInput {
+    pub customer_id: Option<Uuid>,
+    pub amount: Option<i64>,
+    pub items: Option<Vec<ItemInput>>,
+    pub currency: String,
+    pub capture_method: CaptureMethod,
+    pub client_reference: Option<String>,
+    pub description: Option<String>,
+    pub metadata: Option<Value>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ChargeCustomerInput {
+    pub customer_id: Uuid,
+    pub payment_method_id: Option<Uuid>,
+    pub amount: Option<i64>,
+    pub items: Option<Vec<ItemInput>>,
+    pub currency: String,
+    pub capture_method: CaptureMethod,
+    pub client_reference: Option<String>,
+    pub description: Option<String>,
+    pub metadata: Option<Value>,
+}
+
+struct Priced {
+    currency: Currency,
+    amount: i64,
+    vat: i64,
+    items: Vec<money::Item>,
+}
+
+/// Either an amount or items, never both; the total must be positive.
+fn price(amount: Option<i64>, items: &Option<Vec<ItemInput>>, currency: &str) -> Result<Priced> {
+    let currency = Currency::parse(currency, &["currency"])?;
+    match (amount, items) {
+        (Some(_), Some(_)) => Err(ServiceError::invalid(
+            "AMOUNT_AND_ITEMS",
+            &["amount"],
+            "give either amount or items, not both",
+        )),
+        (None, None) => Err(ServiceError::invalid("AMOUNT_REQUIRED", &["amount"], "give an amount or items")),
+        (Some(a), None) => {
+            Ok(Priced { currency, amount: money::positive_amount(a, &["amount"])?, vat: 0, items: vec![] })
+        }
+        (None, Some(list)) => {
+            let (items, total, vat) = money::price_items(list, "items")?;
+            money::positive_amount(total, &["items"])?;
+            Ok(Priced { currency, amount: total, vat, items })
+        }
+    }
+}
+
+fn check_text(value: &Option<String>, field: &str, max: usize) -> Result<()> {
+    if value.as_ref().is_some_and(|v| v.chars().count() > max) {
+        return Err(ServiceError::invalid("TOO_LONG", &[field], format!("{field} has at most {max} characters")));
+    }
+    Ok(())
+}
+
+fn check_metadata(metadata: &Option<Value>) -> Result<()> {
+    match metadata {
+        None => Ok(()),
+        Some(Value::Object(map)) if map.len() <= 50 && metadata_size(metadata) <= 8192 => Ok(()),
+        Some(Value::Object(_)) => Err(ServiceError::invalid(
+            "INVALID_METADATA",
+            &["metadata"],
+            "metadata has at most 50 keys and 8 KiB",
+        )),
+        Some(_) => Err(ServiceError::invalid("INVALID_METADATA", &["metadata"], "metadata must be a JSON object")),
+    }
+}
+
+fn metadata_size(v: &Option<Value>) -> usize {
+    v.as_ref().map(|v| v.to_string().len()).unwrap_or(0)
+}
+
+struct NewPayment<'a> {
+    caller: &'a Caller,
+    customer_id: Option<Uuid>,
+    payment_method_id: Option<Uuid>,
+    priced: Priced,
+    capture_method: CaptureMethod,
+    client_reference: Option<String>,
+    description: Option<String>,
+    metadata: Option<Value>,
+}
+
+async fn insert_payment(
+    conn: &impl sea_orm::ConnectionTrait,
+    new: NewPayment<'_>,
+    status: PaymentStatus,
+) -> Result<payment::Model> {
+    let now = Utc::now();
+    let p = payment::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        merchant_id: Set(new.caller.merchant_id),
+        mode: Set(new.caller.mode.as_str().into()),
+        customer_id: Set(new.customer_id),
+        payment_method_id: Set(new.payment_method_id),
+        status: Set(status.as_str().into()),
+        currency: Set(new.priced.currency.code().into()),
+        amount: Set(new.priced.amount),
+        vat_amount: Set(new.priced.vat),
+        capture_method: Set(new.capture_method.as_str().into()),
+        client_reference: Set(new.client_reference),
+        description: Set(new.description),
+        metadata: Set(new.metadata),
+        authorized_amount: Set(0),
+        captured_amount: Set(0),
+        released_amount: Set(0),
+        refunded_amount: Set(0),
+        acquirer_reference: Set(None),
+        error_code: Set(None),
+        error_message: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(conn)
+    .await?;
+    for (i, item) in new.priced.items.into_iter().enumerate() {
+        payment_item::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            payment_id: Set(p.id),
+            position: Set(i32::try_from(i).unwrap_or(i32::MAX)),
+            name: Set(item.name),
+            description: Set(item.description),
+            unit_price: Set(item.unit_price),
+            vat_rate: Set(item.vat_rate),
+            quantity: Set(item.quantity),
+            client_item_reference: Set(item.client_item_reference),
+            total: Set(item.total),
+            vat_amount: Set(item.vat_amount),
+        }
+        .insert(conn)
+        .await?;
+    }
+    record_history(conn, p.id, PaymentStatus::Created, "created", None).await?;
+    events::record_payment_event(conn, "payment.created", &p).await?;
+    Ok(p)
+}
+
+/// A payment to be paid later (its hosted page comes with the paylink work): CREATED.
+pub async fn create_payment(gw: &Gateway, caller: &Caller, input: CreatePaymentInput, claim: Option<Claim>) -> Result<Value> {
+    let priced = price(input.amount, &input.items, &input.currency)?;
+    check_text(&input.client_reference, "clientReference", 200)?;
+    check_text(&input.description, "description", 1000)?;
+    check_metadata(&input.metadata)?;
+    let txn = gw.db.begin().await?;
+    if let Some(id) = input.customer_id {
+        customers::get(&txn, caller, id).await.map_err(|_| {
+            ServiceError::invalid("CUSTOMER_NOT_FOUND", &["customerId"], "no such customer")
+        })?;
+    }
+    let p = insert_payment(
+        &txn,
+        NewPayment {
+            caller,
+            customer_id: input.customer_id,
+            payment_method_id: None,
+            priced,
+            capture_method: input.capture_method,
+            client_reference: input.client_reference,
+            description: input.description,
+            metadata: input.metadata,
+        },
+        PaymentStatus::Created,
+    )
+    .await?;
+    let value = answer(p.id);
+    if let Some(claim) = claim {
+        claim.complete(&txn, &value).await?;
+    }
+    txn.commit().await?;
+    Ok(value)
+}
+
+/// Charges a customer's stored card. One transaction writes the payment, its operation, the
+/// history, the events and the job; the worker calls the acquirer; this waits for the result
+/// up to the charge deadline.
+pub async fn charge_customer(gw: &Gateway, caller: &Caller, input: ChargeCustomerInput, claim: Option<Claim>) -> Result<Value> {
+    let priced = price(input.amount, &input.items, &input.currency)?;
+    check_text(&input.client_reference, "clientReference", 200)?;
+    check_text(&input.description, "description", 1000)?;
+    check_metadata(&input.metadata)?;
+    let txn = gw.db.begin().await?;
+    customers::get(&txn, caller, input.customer_id)
+        .await
+        .map_err(|_| ServiceError::invalid("CUSTOMER_NOT_FOUND", &["customerId"], "no such customer"))?;
+    let method = customers::usable_method(&txn, caller, input.customer_id, input.payment_method_id).await?;
+    let p = insert_payment(
+        &txn,
+        NewPayment {
+            caller,
+            customer_id: Some(input.customer_id),
+            payment_method_id: Some(method.id),
+            priced,
+            capture_method: input.capture_method,
+            client_reference: input.client_reference,
+            description: input.description,
+            metadata: input.metadata,
+        },
+        PaymentStatus::Created,
+    )
+    .await?;
+    let (op_kind, pending, event) = match input.capture_method {
+        CaptureMethod::Automatic => (kind::CHARGE, PaymentStatus::PendingCharge, "payment.pending_charge"),
+        CaptureMethod::Manual => (kind::AUTHORIZE, PaymentStatus::PendingExecute, "payment.pending_execute"),
+    };
+    let op = insert_operation(&txn, &p, op_kind, p.amount, None).await?;
+    super::transition(&txn, &p, p.clone().into(), pending, "charge requested", Some(op.id), event).await?;
+    let job = jobs::insert(&txn, &JobPayload::AcquirerCall { operation_id: op.id }, Utc::now()).await?;
+    let value = answer(p.id);
+    if let Some(claim) = claim {
+        claim.complete(&txn, &value).await?;
+    }
+    txn.commit().await?;
+    gw.dispatch(job.id).await;
+    gw.wait_for_operation(op.id).await?;
+    Ok(value)
+}

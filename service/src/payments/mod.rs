@@ -1,0 +1,138 @@
+//! Payments: creation, the money operations, their outcomes, and queries. Amounts and
+//! statuses change only here, inside a transaction that holds the payment's row lock.
+mod create;
+mod lifecycle;
+mod outcome;
+mod query;
+
+pub use create::{CaptureMethod, ChargeCustomerInput, CreatePaymentInput, charge_customer, create_payment};
+pub use lifecycle::{cancel, capture, refund, release};
+pub use outcome::{apply_answer, mark_inconclusive, operation_request};
+pub use query::{PaymentFilter, get, items, list, operations, status_history};
+
+use chrono::Utc;
+use entity::{operation, payment, status_history as history};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Set};
+use uuid::Uuid;
+
+use crate::error::{Result, ServiceError};
+use crate::events;
+use crate::merchants::Caller;
+use crate::status::PaymentStatus;
+
+/// Operation kinds in the ledger.
+pub mod kind {
+    pub const CHARGE: &str = "CHARGE";
+    pub const AUTHORIZE: &str = "AUTHORIZE";
+    pub const CAPTURE: &str = "CAPTURE";
+    pub const RELEASE: &str = "RELEASE";
+    pub const REFUND: &str = "REFUND";
+}
+
+/// Operation statuses.
+pub mod op_status {
+    pub const PENDING: &str = "PENDING";
+    pub const SUCCEEDED: &str = "SUCCEEDED";
+    pub const FAILED: &str = "FAILED";
+}
+
+pub fn status_of(p: &payment::Model) -> Result<PaymentStatus> {
+    p.status.parse().map_err(ServiceError::Internal)
+}
+
+/// Loads the caller's payment with its row locked for the rest of the transaction.
+pub(crate) async fn lock(conn: &impl ConnectionTrait, caller: &Caller, id: Uuid) -> Result<payment::Model> {
+    payment::Entity::find_by_id(id)
+        .filter(payment::Column::MerchantId.eq(caller.merchant_id))
+        .filter(payment::Column::Mode.eq(caller.mode.as_str()))
+        .lock_exclusive()
+        .one(conn)
+        .await?
+        .ok_or(ServiceError::NotFound)
+}
+
+/// Moves a payment to `to` through the state machine, saving `changed` (amounts etc.) with
+/// it, and writes the status-history row and the event, all in the caller's transaction.
+pub(crate) async fn transition(
+    conn: &impl ConnectionTrait,
+    current: &payment::Model,
+    mut changed: payment::ActiveModel,
+    to: PaymentStatus,
+    reason: &str,
+    operation_id: Option<Uuid>,
+    event_type: &str,
+) -> Result<payment::Model> {
+    let from = status_of(current)?;
+    if from != to && !from.can_move_to(to) {
+        return Err(ServiceError::InvalidState(format!("a {from} payment cannot become {to}")));
+    }
+    changed.status = Set(to.as_str().into());
+    changed.updated_at = Set(Utc::now());
+    let updated = changed.update(conn).await?;
+    if from != to {
+        record_history(conn, updated.id, to, reason, operation_id).await?;
+    }
+    events::record_payment_event(conn, event_type, &updated).await?;
+    Ok(updated)
+}
+
+pub(crate) async fn record_history(
+    conn: &impl ConnectionTrait,
+    payment_id: Uuid,
+    status: PaymentStatus,
+    reason: &str,
+    operation_id: Option<Uuid>,
+) -> Result<()> {
+    history::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        payment_id: Set(payment_id),
+        status: Set(status.as_str().into()),
+        reason: Set(Some(reason.to_string())),
+        operation_id: Set(operation_id),
+        at: Set(Utc::now()),
+    }
+    .insert(conn)
+    .await?;
+    Ok(())
+}
+
+pub(crate) async fn insert_operation(
+    conn: &impl ConnectionTrait,
+    p: &payment::Model,
+    kind: &str,
+    amount: i64,
+    reason: Option<String>,
+) -> Result<operation::Model> {
+    let now = Utc::now();
+    Ok(operation::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        payment_id: Set(p.id),
+        merchant_id: Set(p.merchant_id),
+        kind: Set(kind.into()),
+        amount: Set(amount),
+        status: Set(op_status::PENDING.into()),
+        acquirer_reference: Set(p.acquirer_reference.clone()),
+        error_code: Set(None),
+        error_message: Set(None),
+        reason: Set(reason),
+        attempts: Set(0),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(conn)
+    .await?)
+}
+
+/// The result a payment mutation records with its idempotency key.
+pub(crate) fn answer(payment_id: Uuid) -> serde_json::Value {
+    serde_json::json!({ "paymentId": payment_id })
+}
+
+/// Reads the payment id back out of a recorded answer.
+pub fn answered_payment(value: &serde_json::Value) -> Result<Uuid> {
+    value
+        .get("paymentId")
+        .and_then(|v| v.as_str())
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| ServiceError::Internal("recorded answer has no payment".into()))
+}

@@ -1,0 +1,167 @@
+//! What the worker does with the acquirer's answers: apply a definite one to the ledger,
+//! or note that the answer is not known yet.
+use chrono::Utc;
+use entity::{job, operation, payment, payment_method};
+use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, QuerySelect, Set, TransactionTrait};
+use uuid::Uuid;
+
+use super::{kind, op_status, status_of, transition};
+use crate::acquirer::{AcquirerAnswer, AcquirerRequest};
+use crate::error::{Result, ServiceError};
+use crate::gateway::Gateway;
+use crate::jobs::{self, JobPayload};
+use crate::status::PaymentStatus::{self, *};
+
+async fn load_op(conn: &impl ConnectionTrait, id: Uuid) -> Result<operation::Model> {
+    operation::Entity::find_by_id(id).one(conn).await?.ok_or(ServiceError::NotFound)
+}
+
+/// The acquirer call an operation stands for, or None once it is no longer pending.
+pub async fn operation_request(gw: &Gateway, operation_id: Uuid) -> Result<Option<AcquirerRequest>> {
+    let op = load_op(&gw.db, operation_id).await?;
+    if op.status != op_status::PENDING {
+        return Ok(None);
+    }
+    let p = payment::Entity::find_by_id(op.payment_id).one(&gw.db).await?.ok_or(ServiceError::NotFound)?;
+    let reference = || {
+        p.acquirer_reference
+            .clone()
+            .ok_or_else(|| ServiceError::Internal(format!("payment {} has no acquirer reference", p.id)))
+    };
+    let req = match op.kind.as_str() {
+        kind::CHARGE | kind::AUTHORIZE => {
+            let pm_id = p
+                .payment_method_id
+                .ok_or_else(|| ServiceError::Internal(format!("payment {} has no payment method", p.id)))?;
+            let pm = payment_method::Entity::find_by_id(pm_id).one(&gw.db).await?.ok_or(ServiceError::NotFound)?;
+            AcquirerRequest::Payment {
+                token: pm.token,
+                amount: op.amount,
+                currency: p.currency.clone(),
+                capture: op.kind == kind::CHARGE,
+            }
+        }
+        kind::CAPTURE => AcquirerRequest::Capture { reference: reference()?, amount: op.amount },
+        kind::RELEASE => AcquirerRequest::Release { reference: reference()?, amount: op.amount },
+        kind::REFUND => AcquirerRequest::Refund { reference: reference()?, amount: op.amount },
+        other => return Err(ServiceError::Internal(format!("unknown operation kind {other}"))),
+    };
+    Ok(Some(req))
+}
+
+/// The status a payment returns to when an operation on it fails.
+fn settled_status(p: &payment::Model) -> PaymentStatus {
+    if p.captured_amount > 0 { Paid } else { Hold }
+}
+
+/// Applies a definite answer: the operation, the payment's amounts and status, the history
+/// and the event, and the job's completion, in one transaction. Applying twice is a no-op.
+pub async fn apply_answer(gw: &Gateway, operation_id: Uuid, job_id: Uuid, answer: &AcquirerAnswer) -> Result<()> {
+    let txn = gw.db.begin().await?;
+    let op = load_op(&txn, operation_id).await?;
+    let p = payment::Entity::find_by_id(op.payment_id)
+        .lock_exclusive()
+        .one(&txn)
+        .await?
+        .ok_or(ServiceError::NotFound)?;
+    if op.status != op_status::PENDING {
+        jobs::finish(&txn, job_id).await?;
+        txn.commit().await?;
+        return Ok(());
+    }
+    let mut op_row: operation::ActiveModel = op.clone().into();
+    op_row.updated_at = Set(Utc::now());
+    let mut pay: payment::ActiveModel = p.clone().into();
+    let status = status_of(&p)?;
+    let (to, event, reason) = match answer {
+        AcquirerAnswer::Approved(ap) => {
+            op_row.status = Set(op_status::SUCCEEDED.into());
+            op_row.acquirer_reference = Set(Some(ap.id.clone()));
+            let amount = op.amount;
+            match op.kind.as_str() {
+                kind::CHARGE => {
+                    pay.acquirer_reference = Set(Some(ap.id.clone()));
+                    pay.authorized_amount = Set(amount);
+                    pay.captured_amount = Set(amount);
+                    (Paid, "payment.paid", "charged")
+                }
+                kind::AUTHORIZE => {
+                    pay.acquirer_reference = Set(Some(ap.id.clone()));
+                    pay.authorized_amount = Set(amount);
+                    (Hold, "payment.hold", "authorized")
+                }
+                kind::CAPTURE => {
+                    pay.captured_amount = Set(p.captured_amount + amount);
+                    (Paid, "payment.captured", "captured")
+                }
+                kind::RELEASE => {
+                    pay.released_amount = Set(p.released_amount + amount);
+                    let left = p.authorized_amount - p.captured_amount - p.released_amount - amount;
+                    let to = if p.captured_amount > 0 { Paid } else if left > 0 { Hold } else { Released };
+                    (to, "payment.released", "released")
+                }
+                kind::REFUND => {
+                    let refunded = p.refunded_amount + amount;
+                    pay.refunded_amount = Set(refunded);
+                    (if refunded == p.captured_amount { Refunded } else { Paid }, "payment.refunded", "refunded")
+                }
+                other => return Err(ServiceError::Internal(format!("unknown operation kind {other}"))),
+            }
+        }
+        AcquirerAnswer::Declined { code, message, .. } => {
+            let code = code.to_ascii_uppercase();
+            op_row.status = Set(op_status::FAILED.into());
+            op_row.error_code = Set(Some(code.clone()));
+            op_row.error_message = Set(Some(message.clone()));
+            match op.kind.as_str() {
+                kind::CHARGE | kind::AUTHORIZE => {
+                    pay.error_code = Set(Some(code.clone()));
+                    pay.error_message = Set(Some(message.clone()));
+                    if code == "FRAUDULENT" {
+                        (Blocked, "payment.blocked", "blocked as fraud")
+                    } else {
+                        (Error, "payment.payment_failure", "declined")
+                    }
+                }
+                _ => (settled_status(&p), "payment.operation_failed", "operation failed"),
+            }
+        }
+    };
+    let op = op_row.update(&txn).await?;
+    if status.is_terminal() || !status.can_move_to(to) {
+        // A late answer never moves a payment out of a terminal status; it is kept in the
+        // ledger for reconciliation.
+        tracing::warn!(payment_id = %p.id, %status, %to, "late acquirer answer left the status as it was");
+    } else {
+        let reason = match (&op.error_code, reason) {
+            (Some(code), r) => format!("{r}: {code}"),
+            (None, r) => r.to_string(),
+        };
+        transition(&txn, &p, pay, to, &reason, Some(op.id), event).await?;
+    }
+    jobs::finish(&txn, job_id).await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+/// The acquirer gave no definite answer: count the attempt (so the waiting mutation answers
+/// with the pending status) and have the job ask again after `delay`.
+pub async fn mark_inconclusive(
+    gw: &Gateway,
+    operation_id: Uuid,
+    job: &job::Model,
+    delay: std::time::Duration,
+    error: &str,
+) -> Result<()> {
+    let txn = gw.db.begin().await?;
+    let op = load_op(&txn, operation_id).await?;
+    let attempts = op.attempts + 1;
+    let mut row: operation::ActiveModel = op.into();
+    row.attempts = Set(attempts);
+    row.updated_at = Set(Utc::now());
+    row.update(&txn).await?;
+    let run_at = Utc::now() + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::seconds(5));
+    jobs::reschedule(&txn, job, &JobPayload::ResolveOperation { operation_id }, run_at, Some(error)).await?;
+    txn.commit().await?;
+    Ok(())
+}

@@ -1,0 +1,97 @@
+//! Reading payments: one, a filtered page, and their items, operations and history.
+use chrono::{DateTime, Utc};
+use entity::{operation, payment, payment_item, status_history};
+use sea_orm::{ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
+use uuid::Uuid;
+
+use crate::error::{Result, ServiceError};
+use crate::gateway::Gateway;
+use crate::merchants::Caller;
+use crate::page::{Cursor, Page, PageRequest};
+use crate::status::PaymentStatus;
+
+/// The caller's payment, or NOT_FOUND (also for another merchant's or mode's payment).
+pub async fn get(gw: &Gateway, caller: &Caller, id: Uuid) -> Result<payment::Model> {
+    payment::Entity::find_by_id(id)
+        .filter(payment::Column::MerchantId.eq(caller.merchant_id))
+        .filter(payment::Column::Mode.eq(caller.mode.as_str()))
+        .one(&gw.db)
+        .await?
+        .ok_or(ServiceError::NotFound)
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct PaymentFilter {
+    pub status: Option<Vec<PaymentStatus>>,
+    pub customer_id: Option<Uuid>,
+    pub client_reference: Option<String>,
+    pub created_after: Option<DateTime<Utc>>,
+    pub created_before: Option<DateTime<Utc>>,
+}
+
+/// A page of payments, newest first, by keyset on (created_at, id).
+pub async fn list(gw: &Gateway, caller: &Caller, filter: &PaymentFilter, page: PageRequest) -> Result<Page<payment::Model>> {
+    let mut cond = Condition::all()
+        .add(payment::Column::MerchantId.eq(caller.merchant_id))
+        .add(payment::Column::Mode.eq(caller.mode.as_str()));
+    if let Some(statuses) = &filter.status {
+        if !statuses.is_empty() {
+            cond = cond.add(payment::Column::Status.is_in(statuses.iter().map(|s| s.as_str())));
+        }
+    }
+    if let Some(c) = filter.customer_id {
+        cond = cond.add(payment::Column::CustomerId.eq(c));
+    }
+    if let Some(r) = &filter.client_reference {
+        cond = cond.add(payment::Column::ClientReference.eq(r.clone()));
+    }
+    if let Some(t) = filter.created_after {
+        cond = cond.add(payment::Column::CreatedAt.gte(t));
+    }
+    if let Some(t) = filter.created_before {
+        cond = cond.add(payment::Column::CreatedAt.lt(t));
+    }
+    let total = payment::Entity::find().filter(cond.clone()).count(&gw.db).await?;
+    if let Some(Cursor { created_at, id }) = page.after {
+        cond = cond.add(
+            Condition::any()
+                .add(payment::Column::CreatedAt.lt(created_at))
+                .add(Condition::all().add(payment::Column::CreatedAt.eq(created_at)).add(payment::Column::Id.lt(id))),
+        );
+    }
+    let rows = payment::Entity::find()
+        .filter(cond)
+        .order_by_desc(payment::Column::CreatedAt)
+        .order_by_desc(payment::Column::Id)
+        .limit(page.first + 1)
+        .all(&gw.db)
+        .await?;
+    Ok(Page::from_rows(rows, page.first, total, |p| Cursor { created_at: p.created_at, id: p.id }))
+}
+
+pub async fn items(gw: &Gateway, payment_id: Uuid) -> Result<Vec<payment_item::Model>> {
+    Ok(payment_item::Entity::find()
+        .filter(payment_item::Column::PaymentId.eq(payment_id))
+        .order_by_asc(payment_item::Column::Position)
+        .all(&gw.db)
+        .await?)
+}
+
+/// The ledger, oldest first.
+pub async fn operations(gw: &Gateway, payment_id: Uuid) -> Result<Vec<operation::Model>> {
+    Ok(operation::Entity::find()
+        .filter(operation::Column::PaymentId.eq(payment_id))
+        .order_by_asc(operation::Column::CreatedAt)
+        .order_by_asc(operation::Column::Id)
+        .all(&gw.db)
+        .await?)
+}
+
+pub async fn status_history(gw: &Gateway, payment_id: Uuid) -> Result<Vec<status_history::Model>> {
+    Ok(status_history::Entity::find()
+        .filter(status_history::Column::PaymentId.eq(payment_id))
+        .order_by_asc(status_history::Column::At)
+        .order_by_asc(status_history::Column::Id)
+        .all(&gw.db)
+        .await?)
+}

@@ -1,0 +1,104 @@
+//! The job queue: apalis-redis in production, apalis-sqlite (a file of its own) embedded.
+//! It carries only [`JobRef`]s; the outbox rows in the main database are the truth.
+use std::time::Duration;
+
+use apalis::prelude::TaskSink;
+use apalis_redis::RedisStorage;
+use apalis_sqlite::SqliteStorage;
+use redis::aio::ConnectionManager;
+
+use crate::error::{Result, ServiceError};
+use crate::jobs::JobRef;
+use crate::settings::Settings;
+
+/// How long a push may take before the job is left to the dispatcher.
+const PUSH_TIMEOUT: Duration = Duration::from_secs(2);
+
+#[derive(Clone)]
+pub enum JobQueue {
+    Redis { storage: RedisStorage<JobRef>, conn: ConnectionManager },
+    Sqlite { storage: SqliteStorage<JobRef> },
+}
+
+impl JobQueue {
+    pub async fn connect(settings: &Settings) -> Result<Self> {
+        match &settings.redis_url {
+            Some(url) => {
+                let client = redis::Client::open(url.as_str())
+                    .map_err(|e| ServiceError::Config(format!("PAYGATE_REDIS_URL: {e}")))?;
+                let config = redis::aio::ConnectionManagerConfig::new()
+                    .set_connection_timeout(Some(Duration::from_secs(2)))
+                    .set_response_timeout(Some(Duration::from_secs(5)))
+                    .set_number_of_retries(2);
+                let conn = ConnectionManager::new_with_config(client, config)
+                    .await
+                    .map_err(|e| ServiceError::Internal(format!("redis: {e}")))?;
+                let storage = RedisStorage::new(conn.clone()).with_config(
+                    apalis_redis::Config::default()
+                        .queue(format!("{}:jobs", settings.redis_prefix))
+                        .heartbeat_interval(Duration::from_secs(5)),
+                );
+                Ok(JobQueue::Redis { storage, conn })
+            }
+            None => {
+                let opts = apalis_sqlite::SqliteConnectOptions::new()
+                    .filename(&settings.job_store)
+                    .create_if_missing(true)
+                    .busy_timeout(Duration::from_secs(10));
+                let pool = apalis_sqlite::SqlitePool::connect_with(opts)
+                    .await
+                    .map_err(|e| ServiceError::Internal(format!("job store: {e}")))?;
+                SqliteStorage::<()>::setup(&pool)
+                    .await
+                    .map_err(|e| ServiceError::Internal(format!("job store: {e}")))?;
+                let storage = SqliteStorage::new(&pool).with_config(
+                    apalis_sqlite::Config::default()
+                        .queue("paygate-jobs")
+                        .heartbeat_interval(Duration::from_secs(5)),
+                );
+                Ok(JobQueue::Sqlite { storage })
+            }
+        }
+    }
+
+    pub async fn push(&self, job: JobRef) -> Result<()> {
+        let pushed = match self {
+            JobQueue::Redis { storage, .. } => {
+                let mut s = storage.clone();
+                tokio::time::timeout(PUSH_TIMEOUT, async move { s.push(job).await.map_err(|e| e.to_string()) })
+                    .await
+            }
+            JobQueue::Sqlite { storage } => {
+                let mut s = storage.clone();
+                tokio::time::timeout(PUSH_TIMEOUT, async move { s.push(job).await.map_err(|e| e.to_string()) })
+                    .await
+            }
+        };
+        match pushed {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(ServiceError::Internal(format!("queue push: {e}"))),
+            Err(_) => Err(ServiceError::Internal("queue push timed out".into())),
+        }
+    }
+
+    /// Whether the queue answers (for `/readyz`).
+    pub async fn ping(&self) -> Result<()> {
+        match self {
+            JobQueue::Redis { conn, .. } => {
+                let mut c = conn.clone();
+                let pong: std::result::Result<String, _> = tokio::time::timeout(
+                    Duration::from_secs(2),
+                    redis::cmd("PING").query_async(&mut c),
+                )
+                .await
+                .map_err(|_| ServiceError::Internal("redis ping timed out".into()))?;
+                pong.map(|_| ()).map_err(|e| ServiceError::Internal(format!("redis: {e}")))
+            }
+            JobQueue::Sqlite { storage } => sea_orm::sqlx::query("SELECT 1")
+                .execute(storage.pool())
+                .await
+                .map(|_| ())
+                .map_err(|e| ServiceError::Internal(format!("job store: {e}"))),
+        }
+    }
+}

@@ -1,0 +1,55 @@
+//! Fake card acquirer used by the Paygate worker.
+//!
+//! A real HTTP JSON service with its own in-memory state: card tokenization,
+//! authorizations, captures, releases and refunds, idempotency keys, and
+//! fault injection (latency, random 503s, flaky and slow test cards).
+
+mod cards;
+mod payments;
+mod response;
+mod routes;
+mod state;
+
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+
+/// Runtime knobs of the simulator.
+#[derive(Debug, Clone)]
+pub struct SimulatorConfig {
+    /// Added to every answer (except `/healthz`).
+    pub latency: Duration,
+    /// Share (0.0..=1.0) of requests answered with a random 503, without effect.
+    pub error_rate: f64,
+    /// How long the slow test card takes to answer.
+    pub slow_delay: Duration,
+}
+
+impl Default for SimulatorConfig {
+    fn default() -> Self {
+        Self {
+            latency: Duration::ZERO,
+            error_rate: 0.0,
+            slow_delay: Duration::from_secs(15),
+        }
+    }
+}
+
+/// The whole simulator service, with fresh in-memory state inside.
+pub fn router(config: SimulatorConfig) -> axum::Router {
+    routes::router(config)
+}
+
+/// Serves the simulator on `listener` until `shutdown` completes.
+pub async fn serve(
+    listener: TcpListener,
+    config: SimulatorConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(%addr, "acquirer simulator listening");
+    }
+    axum::serve(listener, router(config))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

@@ -1,0 +1,34 @@
+//! The outbox dispatcher: hands due jobs (new, rescheduled, or whose lease ran out) to the
+//! queue, and sweeps expired idempotency keys.
+use std::time::{Duration, Instant};
+
+use service::Gateway;
+use service::jobs;
+use tokio_util::sync::CancellationToken;
+
+const BATCH: u64 = 500;
+const SWEEP_EVERY: Duration = Duration::from_secs(60);
+
+pub async fn run_dispatcher(gw: Gateway, shutdown: CancellationToken) {
+    let mut last_sweep = Instant::now();
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(gw.settings.dispatch_interval) => {}
+        }
+        match jobs::due(&gw.db, gw.settings.job_lease, BATCH).await {
+            Ok(rows) => {
+                for row in rows {
+                    gw.hand_out(&row).await;
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "dispatcher could not read the outbox"),
+        }
+        if last_sweep.elapsed() >= SWEEP_EVERY {
+            last_sweep = Instant::now();
+            if let Err(e) = service::idempotency::sweep(&gw.db).await {
+                tracing::warn!(error = %e, "could not sweep expired idempotency keys");
+            }
+        }
+    }
+}

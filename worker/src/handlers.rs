@@ -1,0 +1,80 @@
+//! Job handlers: send an operation to the acquirer, or resolve one whose answer never came.
+use std::time::Duration;
+
+use apalis::prelude::{BoxDynError, Data};
+use chrono::Utc;
+use entity::job;
+use service::acquirer::{Inconclusive, Lookup};
+use service::jobs::{self, JobPayload, JobRef};
+use service::{Gateway, payments};
+use uuid::Uuid;
+
+/// Immediate retries of a call the acquirer answered with a 5xx (it had no effect).
+const QUICK_RETRIES: u32 = 2;
+/// The longest wait between two questions about a pending operation.
+const MAX_RESOLVE_DELAY: Duration = Duration::from_secs(300);
+
+pub async fn handle(job: JobRef, gw: Data<Gateway>) -> Result<(), BoxDynError> {
+    if let Err(e) = run_job(&gw, job.job_id).await {
+        // Left DISPATCHED: the dispatcher hands it out again when its lease runs out.
+        tracing::error!(job_id = %job.job_id, error = %e, "job failed; it will be retried after its lease");
+    }
+    Ok(())
+}
+
+/// Runs one outbox job, if it is still due.
+pub async fn run_job(gw: &Gateway, job_id: Uuid) -> service::Result<()> {
+    let Some(row) = jobs::get(&gw.db, job_id).await? else { return Ok(()) };
+    if row.status == jobs::DONE || row.status == jobs::FAILED {
+        return Ok(());
+    }
+    if row.status == jobs::PENDING && row.run_at > Utc::now() {
+        return Ok(()); // rescheduled; the dispatcher hands it out when due
+    }
+    match jobs::payload(&row)? {
+        JobPayload::AcquirerCall { operation_id } => call(gw, &row, operation_id).await,
+        JobPayload::ResolveOperation { operation_id } => resolve(gw, &row, operation_id).await,
+    }
+}
+
+fn resolve_delay(gw: &Gateway, row: &job::Model) -> Duration {
+    let factor = 2u32.saturating_pow(u32::try_from(row.attempts).unwrap_or(0).min(10));
+    (gw.settings.resolve_delay * factor).min(MAX_RESOLVE_DELAY)
+}
+
+async fn call(gw: &Gateway, row: &job::Model, operation_id: Uuid) -> service::Result<()> {
+    let Some(request) = payments::operation_request(gw, operation_id).await? else {
+        return jobs::finish(&gw.db, row.id).await;
+    };
+    let key = operation_id.to_string();
+    let mut tries = 0;
+    loop {
+        match gw.acquirer.execute(&key, &request).await {
+            Ok(answer) => return payments::apply_answer(gw, operation_id, row.id, &answer).await,
+            Err(Inconclusive::Unavailable(e)) if tries < QUICK_RETRIES && !e.contains("timed out") => {
+                tries += 1;
+                tokio::time::sleep(Duration::from_millis(50 * 2u64.pow(tries))).await;
+            }
+            Err(e) => {
+                tracing::info!(%operation_id, error = %e, "acquirer answer not known yet; will ask again");
+                return payments::mark_inconclusive(gw, operation_id, row, resolve_delay(gw, row), &e.to_string())
+                    .await;
+            }
+        }
+    }
+}
+
+async fn resolve(gw: &Gateway, row: &job::Model, operation_id: Uuid) -> service::Result<()> {
+    if payments::operation_request(gw, operation_id).await?.is_none() {
+        return jobs::finish(&gw.db, row.id).await;
+    }
+    match gw.acquirer.lookup(&operation_id.to_string()).await {
+        Ok(Lookup::Done(answer)) => payments::apply_answer(gw, operation_id, row.id, &answer).await,
+        // The acquirer never saw the call (or it had no effect): send it again, same key.
+        Ok(Lookup::Unknown) => call(gw, row, operation_id).await,
+        Ok(Lookup::Processing) => {
+            payments::mark_inconclusive(gw, operation_id, row, resolve_delay(gw, row), "still processing").await
+        }
+        Err(e) => payments::mark_inconclusive(gw, operation_id, row, resolve_delay(gw, row), &e.to_string()).await,
+    }
+}
