@@ -1,1 +1,193 @@
-fn main() {}
+//! The `paygate` binary: `all` (the default) runs API, worker and acquirer simulator in one
+//! process on the embedded defaults; the other commands run one part each.
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use service::{Gateway, Settings, merchants};
+use tokio_util::sync::CancellationToken;
+
+#[derive(Parser)]
+#[command(name = "paygate", about = "A self-hosted payments gateway", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// API, worker and acquirer simulator in one process (SQLite and the embedded job store by default).
+    All,
+    /// The GraphQL API.
+    Serve,
+    /// The job worker: acquirer calls, pending-state resolution, the outbox dispatcher.
+    Worker,
+    /// The acquirer simulator.
+    Simulator,
+    /// Applies database migrations.
+    Migrate,
+    /// Prints the GraphQL schema (SDL).
+    Schema,
+    /// Merchant administration.
+    Merchant {
+        #[command(subcommand)]
+        command: MerchantCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum MerchantCommand {
+    /// Creates a merchant and prints its id and a new test and live secret key.
+    Create {
+        #[arg(long)]
+        name: String,
+        /// Print one JSON object {"merchantId","testKey","liveKey"}.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,sea_orm=warn"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+/// Cancelled on SIGTERM or Ctrl-C.
+fn shutdown_token() -> CancellationToken {
+    let token = CancellationToken::new();
+    let t = token.clone();
+    tokio::spawn(async move {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut term) => {
+                    tokio::select! {
+                        _ = ctrl_c => {}
+                        _ = term.recv() => {}
+                    }
+                }
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                }
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = ctrl_c.await;
+        }
+        tracing::info!("shutting down: finishing work in flight");
+        t.cancel();
+    });
+    token
+}
+
+fn simulator_config(settings: &Settings) -> simulator::SimulatorConfig {
+    simulator::SimulatorConfig {
+        latency: settings.simulator_latency,
+        error_rate: settings.simulator_error_rate,
+        slow_delay: settings.simulator_slow,
+    }
+}
+
+async fn run(command: Command) -> Result<(), String> {
+    let settings = Settings::from_env().map_err(|e| e.to_string())?;
+    match command {
+        Command::Schema => {
+            print!("{}", api::graphql::sdl());
+            Ok(())
+        }
+        Command::Migrate => {
+            let db = service::db::connect(&settings).await.map_err(|e| e.to_string())?;
+            service::db::migrate(&db).await.map_err(|e| e.to_string())?;
+            eprintln!("migrations applied");
+            Ok(())
+        }
+        Command::Merchant { command: MerchantCommand::Create { name, json } } => {
+            let db = service::db::connect(&settings).await.map_err(|e| e.to_string())?;
+            let made = merchants::create_merchant(&db, &name).await.map_err(|e| e.public_message())?;
+            if json {
+                let out = serde_json::json!({
+                    "merchantId": made.merchant.id,
+                    "testKey": made.test_key.expose(),
+                    "liveKey": made.live_key.expose(),
+                });
+                println!("{out}");
+            } else {
+                println!("merchant id: {}", made.merchant.id);
+                println!("test key:    {}", made.test_key.expose());
+                println!("live key:    {}", made.live_key.expose());
+                println!("(the keys are shown this once)");
+            }
+            Ok(())
+        }
+        Command::Simulator => {
+            let shutdown = shutdown_token();
+            let listener = tokio::net::TcpListener::bind(settings.simulator_addr).await.map_err(|e| e.to_string())?;
+            tracing::info!(addr = %settings.simulator_addr, "acquirer simulator listening");
+            let config = simulator_config(&settings);
+            simulator::serve(listener, config, async move { shutdown.cancelled().await })
+                .await
+                .map_err(|e| e.to_string())
+        }
+        Command::Serve => {
+            let shutdown = shutdown_token();
+            let gw = Gateway::connect(settings.clone(), false).await.map_err(|e| e.to_string())?;
+            let app = api::Application::build(gw, settings.addr).await.map_err(|e| e.to_string())?;
+            tracing::info!(addr = %settings.addr, "GraphQL API listening");
+            app.run(shutdown).await.map_err(|e| e.to_string())
+        }
+        Command::Worker => {
+            let shutdown = shutdown_token();
+            let gw = Gateway::connect(settings, false).await.map_err(|e| e.to_string())?;
+            tracing::info!("worker started");
+            worker::run(gw, shutdown).await
+        }
+        Command::All => run_all(settings).await,
+    }
+}
+
+async fn run_all(settings: Settings) -> Result<(), String> {
+    let shutdown = shutdown_token();
+    let sim_listener = tokio::net::TcpListener::bind(settings.simulator_addr).await.map_err(|e| {
+        format!("cannot listen for the simulator on {} ({e}); set PAYGATE_SIMULATOR_ADDR", settings.simulator_addr)
+    })?;
+    let sim = {
+        let config = simulator_config(&settings);
+        let s = shutdown.clone();
+        tokio::spawn(async move { simulator::serve(sim_listener, config, async move { s.cancelled().await }).await })
+    };
+    let gw = Gateway::connect(settings.clone(), true).await.map_err(|e| e.to_string())?;
+    if !merchants::any_merchant_exists(&gw.db).await.map_err(|e| e.to_string())? {
+        let made = merchants::create_merchant(&gw.db, "Demo merchant").await.map_err(|e| e.to_string())?;
+        println!("Created a demo merchant ({}).", made.merchant.id);
+        println!("  demo test key: {}", made.test_key.expose());
+        println!("  (shown this once; `paygate merchant create --name NAME` makes more)");
+    }
+    let app = api::Application::build(gw.clone(), settings.addr)
+        .await
+        .map_err(|e| format!("cannot listen on {} ({e}); set PAYGATE_ADDR", settings.addr))?;
+    let addr = app.local_addr().map_err(|e| e.to_string())?;
+    println!("Paygate is running (embedded: SQLite, in-process queue and acquirer simulator).");
+    println!("  GraphQL:  POST http://{addr}/graphql");
+    println!("  GraphiQL: http://{addr}/graphql (in a browser)");
+    let worker = tokio::spawn(worker::run(gw, shutdown.clone()));
+    let served = app.run(shutdown.clone()).await.map_err(|e| e.to_string());
+    shutdown.cancel();
+    let worked = worker.await.map_err(|e| e.to_string())?;
+    let _ = sim.await;
+    served.and(worked)
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    init_tracing();
+    let cli = Cli::parse();
+    match run(cli.command.unwrap_or(Command::All)).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

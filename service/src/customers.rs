@@ -101,6 +101,11 @@ pub fn is_expired(pm: &payment_method::Model) -> bool {
     pm.exp_year < y || (pm.exp_year == y && pm.exp_month < m)
 }
 
+/// One of the caller's stored methods (not removed).
+pub async fn payment_method(conn: &impl ConnectionTrait, caller: &Caller, id: Uuid) -> Result<payment_method::Model> {
+    get_method(conn, caller, id).await
+}
+
 async fn get_method(conn: &impl ConnectionTrait, caller: &Caller, id: Uuid) -> Result<payment_method::Model> {
     payment_method::Entity::find_by_id(id)
         .filter(payment_method::Column::MerchantId.eq(caller.merchant_id))
@@ -244,4 +249,21 @@ pub async fn usable_method(
             "the customer has no usable stored payment method",
         )),
     }
+}
+
+/// createCustomer: the customer and its idempotency answer in one transaction.
+pub async fn create_customer(
+    gw: &Gateway,
+    caller: &Caller,
+    input: &NewCustomer,
+    claim: Option<crate::idempotency::Claim>,
+) -> Result<serde_json::Value> {
+    let txn = gw.db.begin().await?;
+    let c = create(&txn, caller, input).await?;
+    let value = serde_json::json!({ "customerId": c.id });
+    if let Some(claim) = claim {
+        claim.complete(&txn, &value).await?;
+    }
+    txn.commit().await?;
+    Ok(value)
 }

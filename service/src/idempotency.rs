@@ -183,7 +183,19 @@ where
     };
     let id = claim.id;
     match f(Some(claim)).await {
-        Ok(value) => Ok(value),
+        Ok(value) => {
+            // Completes the claim if `f` had no transaction to complete it in.
+            let json = serde_json::to_value(Stored::Ok { value: value.clone() })
+                .map_err(|e| ServiceError::Internal(e.to_string()))?;
+            idempotency_key::Entity::update_many()
+                .col_expr(idempotency_key::Column::State, Expr::value(DONE))
+                .col_expr(idempotency_key::Column::Response, Expr::value(json))
+                .filter(idempotency_key::Column::Id.eq(id))
+                .filter(idempotency_key::Column::State.eq(IN_PROGRESS))
+                .exec(db)
+                .await?;
+            Ok(value)
+        }
         Err(e) if e.is_internal() || matches!(e, ServiceError::OperationInProgress) => {
             // Nothing was changed (the change and the claim commit together): free the key.
             if let Err(del) = idempotency_key::Entity::delete_many()

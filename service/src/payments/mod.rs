@@ -6,7 +6,7 @@ mod outcome;
 mod query;
 
 pub use create::{CaptureMethod, ChargeCustomerInput, CreatePaymentInput, charge_customer, create_payment};
-pub use lifecycle::{cancel, capture, refund, release};
+pub use lifecycle::{cancel, capturable, capture, refund, refundable, release};
 pub use outcome::{apply_answer, mark_inconclusive, operation_request};
 pub use query::{PaymentFilter, get, items, list, operations, status_history};
 

@@ -1,0 +1,525 @@
+//! Payments: the object, its ledger and history, the queries and the money mutations.
+use async_graphql::{Context, Enum, ID, InputObject, Json, Object, SimpleObject};
+use chrono::{DateTime, Utc};
+use entity::{operation, payment, payment_item, status_history};
+use service::money::ItemInput;
+use service::page::PageRequest;
+use service::payments::{self, ChargeCustomerInput as SvcCharge, CreatePaymentInput as SvcCreate, PaymentFilter};
+use service::{ServiceError, status};
+use uuid::Uuid;
+
+use super::PageInfo;
+use super::context::{caller, gateway, idempotent, parse_id};
+use super::errors::{UserError, graphql_error, split};
+use super::scalars::Amount;
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+#[graphql(remote = "service::status::PaymentStatus")]
+pub enum PaymentStatus {
+    Created,
+    PendingCharge,
+    PendingExecute,
+    Hold,
+    PendingCapture,
+    Paid,
+    PendingRelease,
+    Released,
+    PendingRefund,
+    Refunded,
+    Error,
+    Blocked,
+    Cancelled,
+}
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+#[graphql(remote = "service::payments::CaptureMethod")]
+pub enum CaptureMethod {
+    /// Capture at once: a successful charge is PAID.
+    Automatic,
+    /// Authorize only: a successful charge is HOLD until captured or released.
+    Manual,
+}
+
+fn status_of(s: &str) -> async_graphql::Result<PaymentStatus> {
+    s.parse::<status::PaymentStatus>().map(Into::into).map_err(|e| graphql_error(&ServiceError::Internal(e)))
+}
+
+pub struct Payment(pub payment::Model);
+
+#[Object]
+impl Payment {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    async fn status(&self) -> async_graphql::Result<PaymentStatus> {
+        status_of(&self.0.status)
+    }
+    /// The total, VAT included, in minor units.
+    async fn amount(&self) -> Amount {
+        Amount(self.0.amount)
+    }
+    async fn vat_amount(&self) -> Amount {
+        Amount(self.0.vat_amount)
+    }
+    /// ISO 4217 code.
+    async fn currency(&self) -> &str {
+        &self.0.currency
+    }
+    async fn capture_method(&self) -> CaptureMethod {
+        if self.0.capture_method == "MANUAL" { CaptureMethod::Manual } else { CaptureMethod::Automatic }
+    }
+    async fn customer_id(&self) -> Option<ID> {
+        self.0.customer_id.map(|id| ID(id.to_string()))
+    }
+    async fn payment_method_id(&self) -> Option<ID> {
+        self.0.payment_method_id.map(|id| ID(id.to_string()))
+    }
+    async fn client_reference(&self) -> Option<&str> {
+        self.0.client_reference.as_deref()
+    }
+    async fn description(&self) -> Option<&str> {
+        self.0.description.as_deref()
+    }
+    async fn metadata(&self) -> Option<Json<serde_json::Value>> {
+        self.0.metadata.clone().map(Json)
+    }
+    async fn authorized_amount(&self) -> Amount {
+        Amount(self.0.authorized_amount)
+    }
+    async fn captured_amount(&self) -> Amount {
+        Amount(self.0.captured_amount)
+    }
+    async fn released_amount(&self) -> Amount {
+        Amount(self.0.released_amount)
+    }
+    async fn refunded_amount(&self) -> Amount {
+        Amount(self.0.refunded_amount)
+    }
+    /// What may still be captured: authorized − captured − released.
+    async fn capturable_amount(&self) -> Amount {
+        Amount(payments::capturable(&self.0))
+    }
+    /// What may still be refunded: captured − refunded.
+    async fn refundable_amount(&self) -> Amount {
+        Amount(payments::refundable(&self.0))
+    }
+    /// The failed charge's code, e.g. CARD_DECLINED.
+    async fn error_code(&self) -> Option<&str> {
+        self.0.error_code.as_deref()
+    }
+    async fn error_message(&self) -> Option<&str> {
+        self.0.error_message.as_deref()
+    }
+    async fn test(&self) -> bool {
+        self.0.mode == "test"
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.0.updated_at
+    }
+    async fn items(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<PaymentItem>> {
+        let rows = payments::items(gateway(ctx)?, self.0.id).await.map_err(|e| graphql_error(&e))?;
+        Ok(rows.into_iter().map(PaymentItem).collect())
+    }
+    /// The ledger of acquirer operations, oldest first.
+    async fn operations(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Operation>> {
+        let rows = payments::operations(gateway(ctx)?, self.0.id).await.map_err(|e| graphql_error(&e))?;
+        Ok(rows.into_iter().map(Operation).collect())
+    }
+    async fn status_history(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<StatusChange>> {
+        let rows = payments::status_history(gateway(ctx)?, self.0.id).await.map_err(|e| graphql_error(&e))?;
+        Ok(rows.into_iter().map(StatusChange).collect())
+    }
+}
+
+pub struct PaymentItem(pub payment_item::Model);
+
+#[Object]
+impl PaymentItem {
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    async fn description(&self) -> Option<&str> {
+        self.0.description.as_deref()
+    }
+    /// Unit price including VAT.
+    async fn unit_price(&self) -> Amount {
+        Amount(self.0.unit_price)
+    }
+    /// Basis points: 2500 = 25 %.
+    async fn vat_rate(&self) -> i32 {
+        self.0.vat_rate
+    }
+    async fn quantity(&self) -> i32 {
+        self.0.quantity
+    }
+    async fn client_item_reference(&self) -> Option<&str> {
+        self.0.client_item_reference.as_deref()
+    }
+    async fn total(&self) -> Amount {
+        Amount(self.0.total)
+    }
+    async fn vat_amount(&self) -> Amount {
+        Amount(self.0.vat_amount)
+    }
+}
+
+pub struct Operation(pub operation::Model);
+
+#[Object]
+impl Operation {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    /// CHARGE, AUTHORIZE, CAPTURE, RELEASE or REFUND.
+    async fn kind(&self) -> &str {
+        &self.0.kind
+    }
+    async fn amount(&self) -> Amount {
+        Amount(self.0.amount)
+    }
+    /// PENDING, SUCCEEDED or FAILED.
+    async fn status(&self) -> &str {
+        &self.0.status
+    }
+    async fn acquirer_reference(&self) -> Option<&str> {
+        self.0.acquirer_reference.as_deref()
+    }
+    async fn error_code(&self) -> Option<&str> {
+        self.0.error_code.as_deref()
+    }
+    async fn error_message(&self) -> Option<&str> {
+        self.0.error_message.as_deref()
+    }
+    async fn reason(&self) -> Option<&str> {
+        self.0.reason.as_deref()
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.0.updated_at
+    }
+}
+
+pub struct StatusChange(pub status_history::Model);
+
+#[Object]
+impl StatusChange {
+    async fn status(&self) -> async_graphql::Result<PaymentStatus> {
+        status_of(&self.0.status)
+    }
+    async fn at(&self) -> DateTime<Utc> {
+        self.0.at
+    }
+    async fn reason(&self) -> Option<&str> {
+        self.0.reason.as_deref()
+    }
+    async fn operation_id(&self) -> Option<ID> {
+        self.0.operation_id.map(|id| ID(id.to_string()))
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct PaymentEdge {
+    pub cursor: String,
+    pub node: Payment,
+}
+
+#[derive(SimpleObject)]
+pub struct PaymentConnection {
+    pub edges: Vec<PaymentEdge>,
+    pub page_info: PageInfo,
+    pub total_count: u64,
+}
+
+#[derive(InputObject)]
+pub struct PaymentsFilter {
+    pub status: Option<Vec<PaymentStatus>>,
+    pub customer_id: Option<ID>,
+    pub client_reference: Option<String>,
+    pub created_after: Option<DateTime<Utc>>,
+    pub created_before: Option<DateTime<Utc>>,
+}
+
+#[derive(InputObject, serde::Serialize)]
+pub struct LineItemInput {
+    pub name: String,
+    pub description: Option<String>,
+    /// Unit price including VAT, in minor units.
+    pub unit_price: Amount,
+    /// VAT rate in basis points: 2500 = 25 %.
+    pub vat_rate: i32,
+    /// Default 1.
+    pub quantity: Option<i32>,
+    pub client_item_reference: Option<String>,
+}
+
+fn items_of(items: Option<Vec<LineItemInput>>) -> Option<Vec<ItemInput>> {
+    items.map(|list| {
+        list.into_iter()
+            .map(|i| ItemInput {
+                name: i.name,
+                description: i.description,
+                unit_price: i.unit_price.0,
+                vat_rate: i.vat_rate,
+                quantity: i.quantity,
+                client_item_reference: i.client_item_reference,
+            })
+            .collect()
+    })
+}
+
+#[derive(InputObject)]
+pub struct CreatePaymentInput {
+    pub customer_id: Option<ID>,
+    /// The total in minor units; or give `items`.
+    pub amount: Option<Amount>,
+    pub items: Option<Vec<LineItemInput>>,
+    pub currency: String,
+    #[graphql(default_with = "CaptureMethod::Automatic")]
+    pub capture_method: CaptureMethod,
+    pub client_reference: Option<String>,
+    pub description: Option<String>,
+    pub metadata: Option<Json<serde_json::Value>>,
+    pub idempotency_key: Option<String>,
+}
+
+#[derive(InputObject)]
+pub struct ChargeCustomerInput {
+    pub customer_id: ID,
+    /// A stored method of the customer; default: the customer's default method.
+    pub payment_method_id: Option<ID>,
+    pub amount: Option<Amount>,
+    pub items: Option<Vec<LineItemInput>>,
+    pub currency: String,
+    #[graphql(default_with = "CaptureMethod::Automatic")]
+    pub capture_method: CaptureMethod,
+    pub client_reference: Option<String>,
+    pub description: Option<String>,
+    pub metadata: Option<Json<serde_json::Value>>,
+    pub idempotency_key: Option<String>,
+}
+
+#[derive(InputObject)]
+pub struct AmountInput {
+    pub id: ID,
+    /// Default: all that remains.
+    pub amount: Option<Amount>,
+    pub idempotency_key: Option<String>,
+}
+
+#[derive(InputObject)]
+pub struct RefundPaymentInput {
+    pub id: ID,
+    /// Default: all that remains refundable.
+    pub amount: Option<Amount>,
+    pub reason: Option<String>,
+    pub idempotency_key: Option<String>,
+}
+
+#[derive(InputObject)]
+pub struct CancelPaymentInput {
+    pub id: ID,
+    pub idempotency_key: Option<String>,
+}
+
+#[derive(SimpleObject)]
+pub struct PaymentPayload {
+    pub payment: Option<Payment>,
+    pub errors: Vec<UserError>,
+}
+
+#[derive(Default)]
+pub struct PaymentQuery;
+
+#[Object]
+impl PaymentQuery {
+    async fn payment(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Payment> {
+        let caller = caller(ctx)?;
+        let id = parse_id(&id, "id").map_err(|_| graphql_error(&ServiceError::NotFound))?;
+        let p = payments::get(gateway(ctx)?, &caller, id).await.map_err(|e| graphql_error(&e))?;
+        Ok(Payment(p))
+    }
+
+    /// Payments newest first, 20 a page by default, at most 100.
+    async fn payments(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        filter: Option<PaymentsFilter>,
+    ) -> async_graphql::Result<PaymentConnection> {
+        let caller = caller(ctx)?;
+        let page = PageRequest::new(first, after.as_deref()).map_err(|e| graphql_error(&e))?;
+        let filter = match filter {
+            None => PaymentFilter::default(),
+            Some(f) => PaymentFilter {
+                status: f.status.map(|s| s.into_iter().map(Into::into).collect()),
+                customer_id: match f.customer_id {
+                    Some(id) => Some(parse_id(&id, "customerId").map_err(|e| graphql_error(&e))?),
+                    None => None,
+                },
+                client_reference: f.client_reference,
+                created_after: f.created_after,
+                created_before: f.created_before,
+            },
+        };
+        let page = payments::list(gateway(ctx)?, &caller, &filter, page).await.map_err(|e| graphql_error(&e))?;
+        let end_cursor = page.items.last().map(|(c, _)| c.encode());
+        Ok(PaymentConnection {
+            edges: page.items.into_iter().map(|(c, node)| PaymentEdge { cursor: c.encode(), node: Payment(node) }).collect(),
+            page_info: PageInfo { has_next_page: page.has_next_page, end_cursor },
+            total_count: page.total_count,
+        })
+    }
+}
+
+/// Loads the payment a mutation answered with, whatever its state is now.
+async fn payload(ctx: &Context<'_>, result: Result<serde_json::Value, ServiceError>) -> async_graphql::Result<PaymentPayload> {
+    let caller = caller(ctx)?;
+    let gw = gateway(ctx)?;
+    let result = match result {
+        Ok(v) => match payments::answered_payment(&v) {
+            Ok(id) => payments::get(gw, &caller, id).await,
+            Err(e) => Err(e),
+        },
+        Err(e) => Err(e),
+    };
+    let (p, errors) = split(result)?;
+    Ok(PaymentPayload { payment: p.map(Payment), errors })
+}
+
+fn optional_id(id: &Option<ID>, field: &str) -> Result<Option<Uuid>, ServiceError> {
+    id.as_ref().map(|id| parse_id(id, field)).transpose()
+}
+
+#[derive(Default)]
+pub struct PaymentMutation;
+
+#[Object]
+impl PaymentMutation {
+    /// A payment to be paid later: CREATED.
+    async fn create_payment(&self, ctx: &Context<'_>, input: CreatePaymentInput) -> async_graphql::Result<PaymentPayload> {
+        let caller = caller(ctx)?;
+        let gw = gateway(ctx)?;
+        let svc = match optional_id(&input.customer_id, "customerId") {
+            Ok(customer_id) => SvcCreate {
+                customer_id,
+                amount: input.amount.map(|a| a.0),
+                items: items_of(input.items),
+                currency: input.currency,
+                capture_method: input.capture_method.into(),
+                client_reference: input.client_reference,
+                description: input.description,
+                metadata: input.metadata.map(|j| j.0),
+            },
+            Err(e) => return payload(ctx, Err(e)).await,
+        };
+        let key = input.idempotency_key;
+        let result = idempotent(ctx, key.as_deref(), "createPayment", &svc, |claim| {
+            payments::create_payment(gw, &caller, svc.clone(), claim)
+        })
+        .await;
+        payload(ctx, result).await
+    }
+
+    /// Charges a customer's stored card: AUTOMATIC → PAID, MANUAL → HOLD; declined → ERROR,
+    /// fraud → BLOCKED. Answers PENDING_CHARGE / PENDING_EXECUTE if the acquirer is slow.
+    async fn charge_customer(&self, ctx: &Context<'_>, input: ChargeCustomerInput) -> async_graphql::Result<PaymentPayload> {
+        let caller = caller(ctx)?;
+        let gw = gateway(ctx)?;
+        let ids = parse_id(&input.customer_id, "customerId")
+            .and_then(|c| Ok((c, optional_id(&input.payment_method_id, "paymentMethodId")?)));
+        let svc = match ids {
+            Ok((customer_id, payment_method_id)) => SvcCharge {
+                customer_id,
+                payment_method_id,
+                amount: input.amount.map(|a| a.0),
+                items: items_of(input.items),
+                currency: input.currency,
+                capture_method: input.capture_method.into(),
+                client_reference: input.client_reference,
+                description: input.description,
+                metadata: input.metadata.map(|j| j.0),
+            },
+            Err(e) => return payload(ctx, Err(e)).await,
+        };
+        let key = input.idempotency_key;
+        let result = idempotent(ctx, key.as_deref(), "chargeCustomer", &svc, |claim| {
+            payments::charge_customer(gw, &caller, svc.clone(), claim)
+        })
+        .await;
+        payload(ctx, result).await
+    }
+
+    /// Captures `amount` of a hold (default: all that remains authorized).
+    async fn capture_payment(&self, ctx: &Context<'_>, input: AmountInput) -> async_graphql::Result<PaymentPayload> {
+        let caller = caller(ctx)?;
+        let gw = gateway(ctx)?;
+        let id = match parse_id(&input.id, "id") {
+            Ok(id) => id,
+            Err(e) => return payload(ctx, Err(e)).await,
+        };
+        let amount = input.amount.map(|a| a.0);
+        let fingerprint = serde_json::json!({ "id": id, "amount": amount });
+        let result = idempotent(ctx, input.idempotency_key.as_deref(), "capturePayment", &fingerprint, |claim| {
+            payments::capture(gw, &caller, id, amount, claim)
+        })
+        .await;
+        payload(ctx, result).await
+    }
+
+    /// Releases what remains of a hold (or `amount` of it).
+    async fn release_payment(&self, ctx: &Context<'_>, input: AmountInput) -> async_graphql::Result<PaymentPayload> {
+        let caller = caller(ctx)?;
+        let gw = gateway(ctx)?;
+        let id = match parse_id(&input.id, "id") {
+            Ok(id) => id,
+            Err(e) => return payload(ctx, Err(e)).await,
+        };
+        let amount = input.amount.map(|a| a.0);
+        let fingerprint = serde_json::json!({ "id": id, "amount": amount });
+        let result = idempotent(ctx, input.idempotency_key.as_deref(), "releasePayment", &fingerprint, |claim| {
+            payments::release(gw, &caller, id, amount, claim)
+        })
+        .await;
+        payload(ctx, result).await
+    }
+
+    /// Refunds `amount` (default: all that remains refundable), never above what was captured.
+    async fn refund_payment(&self, ctx: &Context<'_>, input: RefundPaymentInput) -> async_graphql::Result<PaymentPayload> {
+        let caller = caller(ctx)?;
+        let gw = gateway(ctx)?;
+        let id = match parse_id(&input.id, "id") {
+            Ok(id) => id,
+            Err(e) => return payload(ctx, Err(e)).await,
+        };
+        let amount = input.amount.map(|a| a.0);
+        let reason = input.reason;
+        let fingerprint = serde_json::json!({ "id": id, "amount": amount, "reason": reason });
+        let result = idempotent(ctx, input.idempotency_key.as_deref(), "refundPayment", &fingerprint, |claim| {
+            payments::refund(gw, &caller, id, amount, reason.clone(), claim)
+        })
+        .await;
+        payload(ctx, result).await
+    }
+
+    /// Cancels a payment not yet authorized (CREATED); anything else answers INVALID_STATE.
+    async fn cancel_payment(&self, ctx: &Context<'_>, input: CancelPaymentInput) -> async_graphql::Result<PaymentPayload> {
+        let caller = caller(ctx)?;
+        let gw = gateway(ctx)?;
+        let id = match parse_id(&input.id, "id") {
+            Ok(id) => id,
+            Err(e) => return payload(ctx, Err(e)).await,
+        };
+        let fingerprint = serde_json::json!({ "id": id });
+        let result = idempotent(ctx, input.idempotency_key.as_deref(), "cancelPayment", &fingerprint, |claim| {
+            payments::cancel(gw, &caller, id, claim)
+        })
+        .await;
+        payload(ctx, result).await
+    }
+}
