@@ -49,7 +49,10 @@ enum MerchantCommand {
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,sea_orm=warn"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 /// Cancelled on SIGTERM or Ctrl-C.
@@ -98,14 +101,22 @@ async fn run(command: Command) -> Result<(), String> {
             Ok(())
         }
         Command::Migrate => {
-            let db = service::db::connect(&settings).await.map_err(|e| e.to_string())?;
+            let db = service::db::connect(&settings)
+                .await
+                .map_err(|e| e.to_string())?;
             service::db::migrate(&db).await.map_err(|e| e.to_string())?;
             eprintln!("migrations applied");
             Ok(())
         }
-        Command::Merchant { command: MerchantCommand::Create { name, json } } => {
-            let db = service::db::connect(&settings).await.map_err(|e| e.to_string())?;
-            let made = merchants::create_merchant(&db, &name).await.map_err(|e| e.public_message())?;
+        Command::Merchant {
+            command: MerchantCommand::Create { name, json },
+        } => {
+            let db = service::db::connect(&settings)
+                .await
+                .map_err(|e| e.to_string())?;
+            let made = merchants::create_merchant(&db, &name)
+                .await
+                .map_err(|e| e.public_message())?;
             if json {
                 let out = serde_json::json!({
                     "merchantId": made.merchant.id,
@@ -123,7 +134,9 @@ async fn run(command: Command) -> Result<(), String> {
         }
         Command::Simulator => {
             let shutdown = shutdown_token();
-            let listener = tokio::net::TcpListener::bind(settings.simulator_addr).await.map_err(|e| e.to_string())?;
+            let listener = tokio::net::TcpListener::bind(settings.simulator_addr)
+                .await
+                .map_err(|e| e.to_string())?;
             tracing::info!(addr = %settings.simulator_addr, "acquirer simulator listening");
             let config = simulator_config(&settings);
             simulator::serve(listener, config, async move { shutdown.cancelled().await })
@@ -132,14 +145,20 @@ async fn run(command: Command) -> Result<(), String> {
         }
         Command::Serve => {
             let shutdown = shutdown_token();
-            let gw = Gateway::connect(settings.clone(), false).await.map_err(|e| e.to_string())?;
-            let app = api::Application::build(gw, settings.addr).await.map_err(|e| e.to_string())?;
+            let gw = Gateway::connect(settings.clone(), false)
+                .await
+                .map_err(|e| e.to_string())?;
+            let app = api::Application::build(gw, settings.addr)
+                .await
+                .map_err(|e| e.to_string())?;
             tracing::info!(addr = %settings.addr, "GraphQL API listening");
             app.run(shutdown).await.map_err(|e| e.to_string())
         }
         Command::Worker => {
             let shutdown = shutdown_token();
-            let gw = Gateway::connect(settings, false).await.map_err(|e| e.to_string())?;
+            let gw = Gateway::connect(settings, false)
+                .await
+                .map_err(|e| e.to_string())?;
             tracing::info!("worker started");
             worker::run(gw, shutdown).await
         }
@@ -147,19 +166,38 @@ async fn run(command: Command) -> Result<(), String> {
     }
 }
 
-async fn run_all(settings: Settings) -> Result<(), String> {
+async fn run_all(mut settings: Settings) -> Result<(), String> {
     let shutdown = shutdown_token();
-    let sim_listener = tokio::net::TcpListener::bind(settings.simulator_addr).await.map_err(|e| {
-        format!("cannot listen for the simulator on {} ({e}); set PAYGATE_SIMULATOR_ADDR", settings.simulator_addr)
-    })?;
+    let sim_listener = tokio::net::TcpListener::bind(settings.simulator_addr)
+        .await
+        .map_err(|e| {
+            format!(
+                "cannot listen for the simulator on {} ({e}); set PAYGATE_SIMULATOR_ADDR",
+                settings.simulator_addr
+            )
+        })?;
+    if std::env::var_os("PAYGATE_SIMULATOR_URL").is_none() {
+        // The simulator may have been given port 0: point the worker at where it really is.
+        let addr = sim_listener.local_addr().map_err(|e| e.to_string())?;
+        settings.simulator_url = format!("http://{addr}");
+    }
     let sim = {
         let config = simulator_config(&settings);
         let s = shutdown.clone();
-        tokio::spawn(async move { simulator::serve(sim_listener, config, async move { s.cancelled().await }).await })
+        tokio::spawn(async move {
+            simulator::serve(sim_listener, config, async move { s.cancelled().await }).await
+        })
     };
-    let gw = Gateway::connect(settings.clone(), true).await.map_err(|e| e.to_string())?;
-    if !merchants::any_merchant_exists(&gw.db).await.map_err(|e| e.to_string())? {
-        let made = merchants::create_merchant(&gw.db, "Demo merchant").await.map_err(|e| e.to_string())?;
+    let gw = Gateway::connect(settings.clone(), true)
+        .await
+        .map_err(|e| e.to_string())?;
+    if !merchants::any_merchant_exists(&gw.db)
+        .await
+        .map_err(|e| e.to_string())?
+    {
+        let made = merchants::create_merchant(&gw.db, "Demo merchant")
+            .await
+            .map_err(|e| e.to_string())?;
         println!("Created a demo merchant ({}).", made.merchant.id);
         println!("  demo test key: {}", made.test_key.expose());
         println!("  (shown this once; `paygate merchant create --name NAME` makes more)");

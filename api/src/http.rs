@@ -27,7 +27,8 @@ pub fn router(gw: Gateway) -> Router {
 }
 
 fn error_response(status: StatusCode, code: &str, message: &str) -> Response {
-    let body = json!({ "data": null, "errors": [{ "message": message, "extensions": { "code": code } }] });
+    let body =
+        json!({ "data": null, "errors": [{ "message": message, "extensions": { "code": code } }] });
     (status, Json(body)).into_response()
 }
 
@@ -37,7 +38,11 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then_some(key.trim())
 }
 
-async fn graphql_handler(State(app): State<AppState>, headers: HeaderMap, req: GraphQLRequest) -> Response {
+async fn graphql_handler(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    req: GraphQLRequest,
+) -> Response {
     let caller = match bearer(&headers) {
         None => Err(ServiceError::Unauthenticated),
         Some(key) => merchants::authenticate(&app.gw.db, key).await,
@@ -53,7 +58,11 @@ async fn graphql_handler(State(app): State<AppState>, headers: HeaderMap, req: G
         }
         Err(e) => {
             tracing::error!(error = %e, "authentication failed");
-            return error_response(StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE", "try again shortly");
+            return error_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "UNAVAILABLE",
+                "try again shortly",
+            );
         }
     };
     let mut req = req.into_inner().data(caller);

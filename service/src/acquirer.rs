@@ -12,10 +12,24 @@ use serde_json::{Value, json};
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum AcquirerRequest {
     /// Authorize, and capture at once when `capture` is true.
-    Payment { token: String, amount: i64, currency: String, capture: bool },
-    Capture { reference: String, amount: i64 },
-    Release { reference: String, amount: i64 },
-    Refund { reference: String, amount: i64 },
+    Payment {
+        token: String,
+        amount: i64,
+        currency: String,
+        capture: bool,
+    },
+    Capture {
+        reference: String,
+        amount: i64,
+    },
+    Release {
+        reference: String,
+        amount: i64,
+    },
+    Refund {
+        reference: String,
+        amount: i64,
+    },
 }
 
 /// The acquirer's view of a payment after an approved call.
@@ -33,7 +47,11 @@ pub struct AcquirerPayment {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum AcquirerAnswer {
     Approved(AcquirerPayment),
-    Declined { code: String, message: String, reference: Option<String> },
+    Declined {
+        code: String,
+        message: String,
+        reference: Option<String>,
+    },
 }
 
 /// No definite answer: the call may or may not have taken effect. Ask again later with the
@@ -74,7 +92,11 @@ pub enum TokenizeError {
 
 #[async_trait]
 pub trait Acquirer: Send + Sync {
-    async fn execute(&self, key: &str, req: &AcquirerRequest) -> Result<AcquirerAnswer, Inconclusive>;
+    async fn execute(
+        &self,
+        key: &str,
+        req: &AcquirerRequest,
+    ) -> Result<AcquirerAnswer, Inconclusive>;
     async fn lookup(&self, key: &str) -> Result<Lookup, Inconclusive>;
     async fn tokenize(
         &self,
@@ -98,7 +120,10 @@ impl HttpAcquirer {
             .pool_max_idle_per_host(256)
             .build()
             .map_err(|e| e.to_string())?;
-        Ok(HttpAcquirer { base: base.trim_end_matches('/').to_string(), client })
+        Ok(HttpAcquirer {
+            base: base.trim_end_matches('/').to_string(),
+            client,
+        })
     }
 }
 
@@ -132,31 +157,51 @@ fn interpret(status: u16, body: &Value) -> Result<AcquirerAnswer, Inconclusive> 
     if status == 409 && err.error.code == "processing" {
         return Err(Inconclusive::Processing);
     }
-    Ok(AcquirerAnswer::Declined { code: err.error.code, message: err.error.message, reference: err.id })
+    Ok(AcquirerAnswer::Declined {
+        code: err.error.code,
+        message: err.error.message,
+        reference: err.id,
+    })
 }
 
 fn unavailable(e: reqwest::Error) -> Inconclusive {
     // The error's text names the URL only, never a body.
-    Inconclusive::Unavailable(if e.is_timeout() { "timed out".into() } else { e.to_string() })
+    Inconclusive::Unavailable(if e.is_timeout() {
+        "timed out".into()
+    } else {
+        e.to_string()
+    })
 }
 
 #[async_trait]
 impl Acquirer for HttpAcquirer {
-    async fn execute(&self, key: &str, req: &AcquirerRequest) -> Result<AcquirerAnswer, Inconclusive> {
+    async fn execute(
+        &self,
+        key: &str,
+        req: &AcquirerRequest,
+    ) -> Result<AcquirerAnswer, Inconclusive> {
         let (path, body) = match req {
-            AcquirerRequest::Payment { token, amount, currency, capture } => (
+            AcquirerRequest::Payment {
+                token,
+                amount,
+                currency,
+                capture,
+            } => (
                 "/v1/payments".to_string(),
                 json!({"token": token, "amount": amount, "currency": currency, "capture": capture}),
             ),
-            AcquirerRequest::Capture { reference, amount } => {
-                (format!("/v1/payments/{reference}/capture"), json!({ "amount": amount }))
-            }
-            AcquirerRequest::Release { reference, amount } => {
-                (format!("/v1/payments/{reference}/release"), json!({ "amount": amount }))
-            }
-            AcquirerRequest::Refund { reference, amount } => {
-                (format!("/v1/payments/{reference}/refund"), json!({ "amount": amount }))
-            }
+            AcquirerRequest::Capture { reference, amount } => (
+                format!("/v1/payments/{reference}/capture"),
+                json!({ "amount": amount }),
+            ),
+            AcquirerRequest::Release { reference, amount } => (
+                format!("/v1/payments/{reference}/release"),
+                json!({ "amount": amount }),
+            ),
+            AcquirerRequest::Refund { reference, amount } => (
+                format!("/v1/payments/{reference}/refund"),
+                json!({ "amount": amount }),
+            ),
         };
         let res = self
             .client
@@ -182,13 +227,19 @@ impl Acquirer for HttpAcquirer {
             return Ok(Lookup::Unknown);
         }
         if !res.status().is_success() {
-            return Err(Inconclusive::Unavailable(format!("HTTP {}", res.status().as_u16())));
+            return Err(Inconclusive::Unavailable(format!(
+                "HTTP {}",
+                res.status().as_u16()
+            )));
         }
         let body: Value = res.json().await.map_err(unavailable)?;
         match body.get("state").and_then(Value::as_str) {
             Some("processing") => Ok(Lookup::Processing),
             Some("done") => {
-                let status = body.get("status_code").and_then(Value::as_u64).unwrap_or(500);
+                let status = body
+                    .get("status_code")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(500);
                 let stored = body.get("body").cloned().unwrap_or(Value::Null);
                 match interpret(u16::try_from(status).unwrap_or(500), &stored) {
                     Ok(answer) => Ok(Lookup::Done(answer)),
@@ -215,18 +266,26 @@ impl Acquirer for HttpAcquirer {
             .await
             .map_err(|e| TokenizeError::Unavailable(unavailable(e).to_string()))?;
         let status = res.status();
-        let body: Value =
-            res.json().await.map_err(|e| TokenizeError::Unavailable(unavailable(e).to_string()))?;
+        let body: Value = res
+            .json()
+            .await
+            .map_err(|e| TokenizeError::Unavailable(unavailable(e).to_string()))?;
         if status.is_success() {
             return serde_json::from_value(body)
                 .map_err(|e| TokenizeError::Unavailable(format!("unreadable token: {e}")));
         }
         if status.is_server_error() {
-            return Err(TokenizeError::Unavailable(format!("HTTP {}", status.as_u16())));
+            return Err(TokenizeError::Unavailable(format!(
+                "HTTP {}",
+                status.as_u16()
+            )));
         }
         let err: ErrorBody = serde_json::from_value(body)
             .map_err(|e| TokenizeError::Unavailable(format!("unreadable error: {e}")))?;
-        Err(TokenizeError::Rejected { code: err.error.code, message: err.error.message })
+        Err(TokenizeError::Rejected {
+            code: err.error.code,
+            message: err.error.message,
+        })
     }
 }
 
@@ -237,13 +296,23 @@ mod tests {
     #[test]
     fn answers_are_read_as_definite_or_not() {
         let pay = json!({"id":"pay_1","status":"captured","authorized_amount":10,"captured_amount":10,"released_amount":0,"refunded_amount":0});
-        assert!(matches!(interpret(200, &pay), Ok(AcquirerAnswer::Approved(p)) if p.captured_amount == 10));
+        assert!(
+            matches!(interpret(200, &pay), Ok(AcquirerAnswer::Approved(p)) if p.captured_amount == 10)
+        );
         let refund = json!({"refund_id":"re_1","payment":pay});
-        assert!(matches!(interpret(200, &refund), Ok(AcquirerAnswer::Approved(_))));
+        assert!(matches!(
+            interpret(200, &refund),
+            Ok(AcquirerAnswer::Approved(_))
+        ));
         let declined = json!({"error":{"code":"card_declined","message":"no"},"id":"pay_2"});
-        assert!(matches!(interpret(402, &declined), Ok(AcquirerAnswer::Declined{code, ..}) if code == "card_declined"));
+        assert!(
+            matches!(interpret(402, &declined), Ok(AcquirerAnswer::Declined{code, ..}) if code == "card_declined")
+        );
         let processing = json!({"error":{"code":"processing","message":""}});
         assert_eq!(interpret(409, &processing), Err(Inconclusive::Processing));
-        assert!(matches!(interpret(503, &json!({})), Err(Inconclusive::Unavailable(_))));
+        assert!(matches!(
+            interpret(503, &json!({})),
+            Err(Inconclusive::Unavailable(_))
+        ));
     }
 }

@@ -3,8 +3,8 @@ use chrono::{Datelike, Utc};
 use entity::{customer, payment_method};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, Condition, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, Set, TransactionTrait,
 };
 use uuid::Uuid;
 
@@ -23,18 +23,32 @@ pub struct NewCustomer {
 
 fn check_len(value: &Option<String>, field: &str, max: usize) -> Result<()> {
     if value.as_ref().is_some_and(|v| v.chars().count() > max) {
-        return Err(ServiceError::invalid("TOO_LONG", &[field], format!("{field} has at most {max} characters")));
+        return Err(ServiceError::invalid(
+            "TOO_LONG",
+            &[field],
+            format!("{field} has at most {max} characters"),
+        ));
     }
     Ok(())
 }
 
-pub async fn create(conn: &impl ConnectionTrait, caller: &Caller, input: &NewCustomer) -> Result<customer::Model> {
+pub async fn create(
+    conn: &impl ConnectionTrait,
+    caller: &Caller,
+    input: &NewCustomer,
+) -> Result<customer::Model> {
     if let Some(email) = &input.email {
         let valid = email.len() <= 254
-            && email.split_once('@').is_some_and(|(l, d)| !l.is_empty() && d.contains('.') && !d.starts_with('.') && !d.ends_with('.'))
+            && email.split_once('@').is_some_and(|(l, d)| {
+                !l.is_empty() && d.contains('.') && !d.starts_with('.') && !d.ends_with('.')
+            })
             && !email.chars().any(char::is_whitespace);
         if !valid {
-            return Err(ServiceError::invalid("INVALID_EMAIL", &["email"], "email is not a valid address"));
+            return Err(ServiceError::invalid(
+                "INVALID_EMAIL",
+                &["email"],
+                "email is not a valid address",
+            ));
         }
     }
     check_len(&input.name, "name", 200)?;
@@ -53,7 +67,11 @@ pub async fn create(conn: &impl ConnectionTrait, caller: &Caller, input: &NewCus
 }
 
 /// The caller's customer, or NOT_FOUND (also for another merchant's or mode's customer).
-pub async fn get(conn: &impl ConnectionTrait, caller: &Caller, id: Uuid) -> Result<customer::Model> {
+pub async fn get(
+    conn: &impl ConnectionTrait,
+    caller: &Caller,
+    id: Uuid,
+) -> Result<customer::Model> {
     customer::Entity::find_by_id(id)
         .filter(customer::Column::MerchantId.eq(caller.merchant_id))
         .filter(customer::Column::Mode.eq(caller.mode.as_str()))
@@ -62,7 +80,11 @@ pub async fn get(conn: &impl ConnectionTrait, caller: &Caller, id: Uuid) -> Resu
         .ok_or(ServiceError::NotFound)
 }
 
-pub async fn list(gw: &Gateway, caller: &Caller, page: PageRequest) -> Result<Page<customer::Model>> {
+pub async fn list(
+    gw: &Gateway,
+    caller: &Caller,
+    page: PageRequest,
+) -> Result<Page<customer::Model>> {
     let base = customer::Entity::find()
         .filter(customer::Column::MerchantId.eq(caller.merchant_id))
         .filter(customer::Column::Mode.eq(caller.mode.as_str()));
@@ -72,7 +94,11 @@ pub async fn list(gw: &Gateway, caller: &Caller, page: PageRequest) -> Result<Pa
         q = q.filter(
             Condition::any()
                 .add(customer::Column::CreatedAt.lt(created_at))
-                .add(Condition::all().add(customer::Column::CreatedAt.eq(created_at)).add(customer::Column::Id.lt(id))),
+                .add(
+                    Condition::all()
+                        .add(customer::Column::CreatedAt.eq(created_at))
+                        .add(customer::Column::Id.lt(id)),
+                ),
         );
     }
     let rows = q
@@ -81,11 +107,17 @@ pub async fn list(gw: &Gateway, caller: &Caller, page: PageRequest) -> Result<Pa
         .paginate(&gw.db, page.first + 1)
         .fetch_page(0)
         .await?;
-    Ok(Page::from_rows(rows, page.first, total, |c| Cursor { created_at: c.created_at, id: c.id }))
+    Ok(Page::from_rows(rows, page.first, total, |c| Cursor {
+        created_at: c.created_at,
+        id: c.id,
+    }))
 }
 
 /// The customer's stored methods, default first.
-pub async fn payment_methods(conn: &impl ConnectionTrait, customer_id: Uuid) -> Result<Vec<payment_method::Model>> {
+pub async fn payment_methods(
+    conn: &impl ConnectionTrait,
+    customer_id: Uuid,
+) -> Result<Vec<payment_method::Model>> {
     Ok(payment_method::Entity::find()
         .filter(payment_method::Column::CustomerId.eq(customer_id))
         .filter(payment_method::Column::RemovedAt.is_null())
@@ -102,11 +134,19 @@ pub fn is_expired(pm: &payment_method::Model) -> bool {
 }
 
 /// One of the caller's stored methods (not removed).
-pub async fn payment_method(conn: &impl ConnectionTrait, caller: &Caller, id: Uuid) -> Result<payment_method::Model> {
+pub async fn payment_method(
+    conn: &impl ConnectionTrait,
+    caller: &Caller,
+    id: Uuid,
+) -> Result<payment_method::Model> {
     get_method(conn, caller, id).await
 }
 
-async fn get_method(conn: &impl ConnectionTrait, caller: &Caller, id: Uuid) -> Result<payment_method::Model> {
+async fn get_method(
+    conn: &impl ConnectionTrait,
+    caller: &Caller,
+    id: Uuid,
+) -> Result<payment_method::Model> {
     payment_method::Entity::find_by_id(id)
         .filter(payment_method::Column::MerchantId.eq(caller.merchant_id))
         .filter(payment_method::Column::Mode.eq(caller.mode.as_str()))
@@ -159,20 +199,30 @@ pub async fn add_test_card(
     exp_year: i32,
 ) -> Result<payment_method::Model> {
     if caller.mode != Mode::Test {
-        return Err(ServiceError::Forbidden("addTestCard works with test keys only".into()));
+        return Err(ServiceError::Forbidden(
+            "addTestCard works with test keys only".into(),
+        ));
     }
     get(&gw.db, caller, customer_id).await?;
     let number: String = number.chars().filter(|c| !c.is_whitespace()).collect();
-    let token = gw.acquirer.tokenize(&number, exp_month, exp_year).await.map_err(|e| match e {
-        TokenizeError::Rejected { code, message } => {
-            let field = match code.as_str() {
-                "invalid_expiry" | "expired_card" => "expMonth",
-                _ => "number",
-            };
-            ServiceError::Invalid { code: card_error_code(&code), field: vec![field.into()], message }
-        }
-        TokenizeError::Unavailable(m) => ServiceError::Internal(format!("tokenize: {m}")),
-    })?;
+    let token = gw
+        .acquirer
+        .tokenize(&number, exp_month, exp_year)
+        .await
+        .map_err(|e| match e {
+            TokenizeError::Rejected { code, message } => {
+                let field = match code.as_str() {
+                    "invalid_expiry" | "expired_card" => "expMonth",
+                    _ => "number",
+                };
+                ServiceError::Invalid {
+                    code: card_error_code(&code),
+                    field: vec![field.into()],
+                    message,
+                }
+            }
+            TokenizeError::Unavailable(m) => ServiceError::Internal(format!("tokenize: {m}")),
+        })?;
     store_token(&gw.db, caller, customer_id, token).await
 }
 
@@ -211,12 +261,11 @@ pub async fn remove(gw: &Gateway, caller: &Caller, id: Uuid) -> Result<payment_m
     active.removed_at = Set(Some(Utc::now()));
     active.is_default = Set(false);
     let removed = active.update(&txn).await?;
-    if was_default {
-        if let Some(next) = payment_methods(&txn, customer_id).await?.into_iter().next() {
-            let mut next: payment_method::ActiveModel = next.into();
-            next.is_default = Set(true);
-            next.update(&txn).await?;
-        }
+    if was_default && let Some(next) = payment_methods(&txn, customer_id).await?.into_iter().next()
+    {
+        let mut next: payment_method::ActiveModel = next.into();
+        next.is_default = Set(true);
+        next.update(&txn).await?;
     }
     txn.commit().await?;
     Ok(removed)
@@ -234,7 +283,10 @@ pub async fn usable_method(
             .await
             .ok()
             .filter(|pm| pm.customer_id == customer_id),
-        None => payment_methods(conn, customer_id).await?.into_iter().find(|pm| pm.is_default),
+        None => payment_methods(conn, customer_id)
+            .await?
+            .into_iter()
+            .find(|pm| pm.is_default),
     };
     match pm {
         Some(pm) if !is_expired(&pm) => Ok(pm),

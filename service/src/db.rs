@@ -16,14 +16,17 @@ pub async fn connect(settings: &Settings) -> Result<DatabaseConnection> {
         .acquire_timeout(Duration::from_secs(10))
         .connect_timeout(Duration::from_secs(10));
     if settings.is_sqlite() {
-        opts.max_connections(1).min_connections(1).map_sqlx_sqlite_opts(|o| {
-            o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
-                .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
-                .busy_timeout(Duration::from_secs(10))
-                .create_if_missing(true)
-        });
+        opts.max_connections(1)
+            .min_connections(1)
+            .map_sqlx_sqlite_opts(|o| {
+                o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                    .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
+                    .busy_timeout(Duration::from_secs(10))
+                    .create_if_missing(true)
+            });
     } else {
-        opts.max_connections(settings.database_pool).min_connections(1);
+        opts.max_connections(settings.database_pool)
+            .min_connections(1);
     }
     Ok(Database::connect(opts).await?)
 }

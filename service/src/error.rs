@@ -6,7 +6,11 @@ use sea_orm::DbErr;
 pub enum ServiceError {
     /// Bad input: a stable code, the path of the failing field, a message.
     #[error("{message}")]
-    Invalid { code: &'static str, field: Vec<String>, message: String },
+    Invalid {
+        code: &'static str,
+        field: Vec<String>,
+        message: String,
+    },
     #[error("not found")]
     NotFound,
     #[error("{0}")]
@@ -23,7 +27,11 @@ pub enum ServiceError {
     OperationInProgress,
     /// A client error stored with an idempotency key, answered again.
     #[error("{message}")]
-    Replayed { code: String, field: Vec<String>, message: String },
+    Replayed {
+        code: String,
+        field: Vec<String>,
+        message: String,
+    },
     #[error("configuration: {0}")]
     Config(String),
     #[error("database: {0}")]
@@ -69,13 +77,18 @@ impl ServiceError {
 
     pub fn field(&self) -> Vec<String> {
         match self {
-            ServiceError::Invalid { field, .. } | ServiceError::Replayed { field, .. } => field.clone(),
+            ServiceError::Invalid { field, .. } | ServiceError::Replayed { field, .. } => {
+                field.clone()
+            }
             _ => Vec::new(),
         }
     }
 
     pub fn is_internal(&self) -> bool {
-        matches!(self, ServiceError::Config(_) | ServiceError::Db(_) | ServiceError::Internal(_))
+        matches!(
+            self,
+            ServiceError::Config(_) | ServiceError::Db(_) | ServiceError::Internal(_)
+        )
     }
 }
 

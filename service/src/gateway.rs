@@ -30,7 +30,12 @@ impl Gateway {
         let queue = JobQueue::connect(&settings).await?;
         let acquirer = HttpAcquirer::new(&settings.simulator_url, settings.acquirer_timeout)
             .map_err(ServiceError::Config)?;
-        Ok(Gateway { db, queue, acquirer: Arc::new(acquirer), settings: Arc::new(settings) })
+        Ok(Gateway {
+            db,
+            queue,
+            acquirer: Arc::new(acquirer),
+            settings: Arc::new(settings),
+        })
     }
 
     /// Hands a committed job to the queue. If the queue is away the job stays in the outbox

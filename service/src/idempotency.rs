@@ -37,8 +37,14 @@ pub const MAX_KEY_LEN: usize = 255;
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 enum Stored {
-    Ok { value: Value },
-    Err { code: String, field: Vec<String>, message: String },
+    Ok {
+        value: Value,
+    },
+    Err {
+        code: String,
+        field: Vec<String>,
+        message: String,
+    },
 }
 
 /// A claimed key: the change's transaction completes it with the answer.
@@ -50,7 +56,14 @@ pub struct Claim {
 impl Claim {
     /// Records the answer; call it inside the change's transaction.
     pub async fn complete(&self, conn: &impl ConnectionTrait, value: &Value) -> Result<()> {
-        store(conn, self.id, &Stored::Ok { value: value.clone() }).await
+        store(
+            conn,
+            self.id,
+            &Stored::Ok {
+                value: value.clone(),
+            },
+        )
+        .await
     }
 }
 
@@ -115,7 +128,9 @@ async fn begin(
         let Some(existing) = existing else { continue };
         if existing.expires_at < now {
             // An expired key is free again.
-            idempotency_key::Entity::delete_by_id(existing.id).exec(db).await?;
+            idempotency_key::Entity::delete_by_id(existing.id)
+                .exec(db)
+                .await?;
             continue;
         }
         if existing.request_hash != hash {
@@ -132,7 +147,10 @@ async fn begin(
             // Its holder died before changing anything: take the claim over, unless
             // another duplicate just did.
             let taken = idempotency_key::Entity::update_many()
-                .col_expr(idempotency_key::Column::LockedUntil, Expr::value(now + LOCK))
+                .col_expr(
+                    idempotency_key::Column::LockedUntil,
+                    Expr::value(now + LOCK),
+                )
                 .filter(idempotency_key::Column::Id.eq(existing.id))
                 .filter(idempotency_key::Column::State.eq(IN_PROGRESS))
                 .filter(idempotency_key::Column::LockedUntil.eq(existing.locked_until))
@@ -176,8 +194,16 @@ where
     let hash = request_hash(operation, input);
     let claim = match begin(db, caller, key, operation, &hash).await? {
         Begin::Replay(Stored::Ok { value }) => return Ok(value),
-        Begin::Replay(Stored::Err { code, field, message }) => {
-            return Err(ServiceError::Replayed { code, field, message });
+        Begin::Replay(Stored::Err {
+            code,
+            field,
+            message,
+        }) => {
+            return Err(ServiceError::Replayed {
+                code,
+                field,
+                message,
+            });
         }
         Begin::Fresh(claim) => claim,
     };
@@ -185,8 +211,10 @@ where
     match f(Some(claim)).await {
         Ok(value) => {
             // Completes the claim if `f` had no transaction to complete it in.
-            let json = serde_json::to_value(Stored::Ok { value: value.clone() })
-                .map_err(|e| ServiceError::Internal(e.to_string()))?;
+            let json = serde_json::to_value(Stored::Ok {
+                value: value.clone(),
+            })
+            .map_err(|e| ServiceError::Internal(e.to_string()))?;
             idempotency_key::Entity::update_many()
                 .col_expr(idempotency_key::Column::State, Expr::value(DONE))
                 .col_expr(idempotency_key::Column::Response, Expr::value(json))
@@ -209,7 +237,11 @@ where
             Err(e)
         }
         Err(e) => {
-            let stored = Stored::Err { code: e.code().to_string(), field: e.field(), message: e.public_message() };
+            let stored = Stored::Err {
+                code: e.code().to_string(),
+                field: e.field(),
+                message: e.public_message(),
+            };
             store(db, id, &stored).await?;
             Err(e)
         }

@@ -53,7 +53,9 @@ pub async fn insert(
     Ok(job::ActiveModel {
         id: Set(Uuid::now_v7()),
         kind: Set(payload.kind().into()),
-        payload: Set(serde_json::to_value(payload).map_err(|e| ServiceError::Internal(e.to_string()))?),
+        payload: Set(
+            serde_json::to_value(payload).map_err(|e| ServiceError::Internal(e.to_string()))?
+        ),
         status: Set(PENDING.into()),
         attempts: Set(0),
         run_at: Set(run_at),
@@ -75,7 +77,9 @@ pub fn payload(row: &job::Model) -> Result<JobPayload> {
 /// (or the worker) got there first.
 pub async fn mark_dispatched(conn: &impl ConnectionTrait, row: &job::Model) -> Result<bool> {
     let now = Utc::now();
-    let mut cond = Condition::all().add(job::Column::Id.eq(row.id)).add(job::Column::Status.eq(row.status.clone()));
+    let mut cond = Condition::all()
+        .add(job::Column::Id.eq(row.id))
+        .add(job::Column::Status.eq(row.status.clone()));
     cond = match row.dispatched_at {
         Some(at) => cond.add(job::Column::DispatchedAt.eq(at)),
         None => cond.add(job::Column::DispatchedAt.is_null()),
@@ -94,7 +98,10 @@ pub async fn mark_dispatched(conn: &impl ConnectionTrait, row: &job::Model) -> R
 pub async fn mark_undispatched(conn: &impl ConnectionTrait, id: Uuid, error: &str) -> Result<()> {
     job::Entity::update_many()
         .col_expr(job::Column::Status, Expr::value(PENDING))
-        .col_expr(job::Column::LastError, Expr::value(error.chars().take(500).collect::<String>()))
+        .col_expr(
+            job::Column::LastError,
+            Expr::value(error.chars().take(500).collect::<String>()),
+        )
         .col_expr(job::Column::UpdatedAt, Expr::value(Utc::now()))
         .filter(job::Column::Id.eq(id))
         .filter(job::Column::Status.eq(DISPATCHED))
@@ -151,7 +158,8 @@ pub async fn reschedule(
 ) -> Result<()> {
     let mut active: job::ActiveModel = row.clone().into();
     active.kind = Set(payload.kind().into());
-    active.payload = Set(serde_json::to_value(payload).map_err(|e| ServiceError::Internal(e.to_string()))?);
+    active.payload =
+        Set(serde_json::to_value(payload).map_err(|e| ServiceError::Internal(e.to_string()))?);
     active.status = Set(PENDING.into());
     active.attempts = Set(row.attempts + 1);
     active.run_at = Set(run_at);

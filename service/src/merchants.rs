@@ -59,7 +59,11 @@ fn hash_key(key: &str) -> String {
 fn new_secret(mode: Mode) -> SecretKey {
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
-    SecretKey(format!("sk_{}_{}", mode.as_str(), URL_SAFE_NO_PAD.encode(bytes)))
+    SecretKey(format!(
+        "sk_{}_{}",
+        mode.as_str(),
+        URL_SAFE_NO_PAD.encode(bytes)
+    ))
 }
 
 pub struct NewMerchant {
@@ -72,7 +76,11 @@ pub struct NewMerchant {
 pub async fn create_merchant(db: &DatabaseConnection, name: &str) -> Result<NewMerchant> {
     let name = name.trim();
     if name.is_empty() || name.len() > 200 {
-        return Err(ServiceError::invalid("INVALID_NAME", &["name"], "name must be 1 to 200 characters"));
+        return Err(ServiceError::invalid(
+            "INVALID_NAME",
+            &["name"],
+            "name must be 1 to 200 characters",
+        ));
     }
     let txn = db.begin().await?;
     let merchant = merchant::ActiveModel {
@@ -85,7 +93,11 @@ pub async fn create_merchant(db: &DatabaseConnection, name: &str) -> Result<NewM
     let (_, test_key) = insert_key(&txn, merchant.id, Mode::Test).await?;
     let (_, live_key) = insert_key(&txn, merchant.id, Mode::Live).await?;
     txn.commit().await?;
-    Ok(NewMerchant { merchant, test_key, live_key })
+    Ok(NewMerchant {
+        merchant,
+        test_key,
+        live_key,
+    })
 }
 
 async fn insert_key(
@@ -119,7 +131,10 @@ pub async fn create_api_key(
     insert_key(db, caller.merchant_id, mode).await
 }
 
-pub async fn list_api_keys(db: &DatabaseConnection, caller: &Caller) -> Result<Vec<api_key::Model>> {
+pub async fn list_api_keys(
+    db: &DatabaseConnection,
+    caller: &Caller,
+) -> Result<Vec<api_key::Model>> {
     Ok(api_key::Entity::find()
         .filter(api_key::Column::MerchantId.eq(caller.merchant_id))
         .order_by_asc(api_key::Column::CreatedAt)
@@ -128,7 +143,11 @@ pub async fn list_api_keys(db: &DatabaseConnection, caller: &Caller) -> Result<V
 }
 
 /// Revokes one of the merchant's keys; revoking an already revoked key is a no-op.
-pub async fn revoke_api_key(db: &DatabaseConnection, caller: &Caller, id: Uuid) -> Result<api_key::Model> {
+pub async fn revoke_api_key(
+    db: &DatabaseConnection,
+    caller: &Caller,
+    id: Uuid,
+) -> Result<api_key::Model> {
     let key = api_key::Entity::find_by_id(id)
         .filter(api_key::Column::MerchantId.eq(caller.merchant_id))
         .one(db)
@@ -159,11 +178,18 @@ pub async fn authenticate(db: &DatabaseConnection, key: &str) -> Result<Caller> 
     if row.revoked_at.is_some() || row.mode != mode.as_str() {
         return Err(ServiceError::Unauthenticated);
     }
-    Ok(Caller { merchant_id: row.merchant_id, mode, api_key_id: row.id })
+    Ok(Caller {
+        merchant_id: row.merchant_id,
+        mode,
+        api_key_id: row.id,
+    })
 }
 
 pub async fn get_merchant(db: &DatabaseConnection, caller: &Caller) -> Result<merchant::Model> {
-    merchant::Entity::find_by_id(caller.merchant_id).one(db).await?.ok_or(ServiceError::NotFound)
+    merchant::Entity::find_by_id(caller.merchant_id)
+        .one(db)
+        .await?
+        .ok_or(ServiceError::NotFound)
 }
 
 /// The first merchant, if any: `paygate all` makes a demo merchant only on an empty database.

@@ -13,11 +13,32 @@ pub const MAX_ITEMS: usize = 100;
 
 /// ISO 4217 codes whose minor-unit exponent is not 2.
 const EXPONENTS: &[(&str, u8)] = &[
-    ("BIF", 0), ("CLP", 0), ("DJF", 0), ("GNF", 0), ("ISK", 0), ("JPY", 0), ("KMF", 0),
-    ("KRW", 0), ("PYG", 0), ("RWF", 0), ("UGX", 0), ("UYI", 0), ("VND", 0), ("VUV", 0),
-    ("XAF", 0), ("XOF", 0), ("XPF", 0),
-    ("BHD", 3), ("IQD", 3), ("JOD", 3), ("KWD", 3), ("LYD", 3), ("OMR", 3), ("TND", 3),
-    ("CLF", 4), ("UYW", 4),
+    ("BIF", 0),
+    ("CLP", 0),
+    ("DJF", 0),
+    ("GNF", 0),
+    ("ISK", 0),
+    ("JPY", 0),
+    ("KMF", 0),
+    ("KRW", 0),
+    ("PYG", 0),
+    ("RWF", 0),
+    ("UGX", 0),
+    ("UYI", 0),
+    ("VND", 0),
+    ("VUV", 0),
+    ("XAF", 0),
+    ("XOF", 0),
+    ("XPF", 0),
+    ("BHD", 3),
+    ("IQD", 3),
+    ("JOD", 3),
+    ("KWD", 3),
+    ("LYD", 3),
+    ("OMR", 3),
+    ("TND", 3),
+    ("CLF", 4),
+    ("UYW", 4),
 ];
 
 /// Active ISO 4217 codes with exponent 2.
@@ -46,7 +67,10 @@ impl Currency {
     pub fn parse(code: &str, field: &[&str]) -> Result<Currency> {
         let upper = code.trim().to_ascii_uppercase();
         if let Some((code, exponent)) = EXPONENTS.iter().find(|(c, _)| *c == upper) {
-            return Ok(Currency { code, exponent: *exponent });
+            return Ok(Currency {
+                code,
+                exponent: *exponent,
+            });
         }
         if let Some(code) = TWO_DECIMALS.iter().find(|c| **c == upper) {
             return Ok(Currency { code, exponent: 2 });
@@ -77,14 +101,24 @@ impl Currency {
         let sign = if minor < 0 { "-" } else { "" };
         let abs = minor.unsigned_abs();
         let div = div.unsigned_abs();
-        format!("{sign}{}.{:0width$} {}", abs / div, abs % div, self.code, width = exp as usize)
+        format!(
+            "{sign}{}.{:0width$} {}",
+            abs / div,
+            abs % div,
+            self.code,
+            width = exp as usize
+        )
     }
 }
 
 /// Checks an amount that must be positive (a charge, a capture, a refund).
 pub fn positive_amount(amount: i64, field: &[&str]) -> Result<i64> {
     if amount <= 0 {
-        return Err(ServiceError::invalid("INVALID_AMOUNT", field, "amount must be greater than 0"));
+        return Err(ServiceError::invalid(
+            "INVALID_AMOUNT",
+            field,
+            "amount must be greater than 0",
+        ));
     }
     if amount > MAX_AMOUNT {
         return Err(ServiceError::invalid(
@@ -128,7 +162,11 @@ pub fn included_vat(total: i64, rate_bp: i32) -> i64 {
     let den = 10_000i128 + i128::from(rate_bp);
     let q = num / den;
     let r = num % den;
-    let rounded = if 2 * r.abs() >= den { q + num.signum() } else { q };
+    let rounded = if 2 * r.abs() >= den {
+        q + num.signum()
+    } else {
+        q
+    };
     // |rounded| ≤ |total|, so it fits in i64.
     i64::try_from(rounded).unwrap_or(i64::MAX)
 }
@@ -136,7 +174,11 @@ pub fn included_vat(total: i64, rate_bp: i32) -> i64 {
 /// Checks items and computes (items, total, vat total). `base` is the field path of the list.
 pub fn price_items(items: &[ItemInput], base: &str) -> Result<(Vec<Item>, i64, i64)> {
     if items.is_empty() {
-        return Err(ServiceError::invalid("ITEMS_REQUIRED", &[base], "at least one item is required"));
+        return Err(ServiceError::invalid(
+            "ITEMS_REQUIRED",
+            &[base],
+            "at least one item is required",
+        ));
     }
     if items.len() > MAX_ITEMS {
         return Err(ServiceError::invalid(
@@ -174,18 +216,34 @@ pub fn price_items(items: &[ItemInput], base: &str) -> Result<(Vec<Item>, i64, i
         }
         let quantity = item.quantity.unwrap_or(1);
         if quantity < 1 {
-            return Err(invalid("INVALID_QUANTITY", "quantity", "quantity must be at least 1".into()));
+            return Err(invalid(
+                "INVALID_QUANTITY",
+                "quantity",
+                "quantity must be at least 1".into(),
+            ));
         }
         let line = item
             .unit_price
             .checked_mul(i64::from(quantity))
             .filter(|t| *t <= MAX_AMOUNT)
-            .ok_or_else(|| invalid("AMOUNT_OVERFLOW", "quantity", "the line total is too large".into()))?;
+            .ok_or_else(|| {
+                invalid(
+                    "AMOUNT_OVERFLOW",
+                    "quantity",
+                    "the line total is too large".into(),
+                )
+            })?;
         let line_vat = included_vat(line, item.vat_rate);
         total = total
             .checked_add(line)
             .filter(|t| *t <= MAX_AMOUNT)
-            .ok_or_else(|| invalid("AMOUNT_OVERFLOW", "unitPrice", "the total is too large".into()))?;
+            .ok_or_else(|| {
+                invalid(
+                    "AMOUNT_OVERFLOW",
+                    "unitPrice",
+                    "the total is too large".into(),
+                )
+            })?;
         vat += line_vat;
         out.push(Item {
             name: item.name.trim().to_string(),
@@ -218,15 +276,34 @@ mod tests {
 
     #[test]
     fn currencies_know_their_exponent() {
-        assert_eq!(Currency::parse("jpy", &[]).map(|c| c.exponent()).ok(), Some(0));
-        assert_eq!(Currency::parse("EUR", &[]).map(|c| c.exponent()).ok(), Some(2));
-        assert_eq!(Currency::parse("BHD", &[]).map(|c| c.exponent()).ok(), Some(3));
-        assert_eq!(Currency::parse("XYZ", &["currency"]).map_err(|e| e.code()).err(), Some("INVALID_CURRENCY"));
+        assert_eq!(
+            Currency::parse("jpy", &[]).map(|c| c.exponent()).ok(),
+            Some(0)
+        );
+        assert_eq!(
+            Currency::parse("EUR", &[]).map(|c| c.exponent()).ok(),
+            Some(2)
+        );
+        assert_eq!(
+            Currency::parse("BHD", &[]).map(|c| c.exponent()).ok(),
+            Some(3)
+        );
+        assert_eq!(
+            Currency::parse("XYZ", &["currency"])
+                .map_err(|e| e.code().to_string())
+                .err()
+                .as_deref(),
+            Some("INVALID_CURRENCY")
+        );
     }
 
     #[test]
     fn formatting_respects_the_exponent() {
-        let f = |c: &str, m| Currency::parse(c, &[]).map(|c| c.format(m)).unwrap_or_default();
+        let f = |c: &str, m| {
+            Currency::parse(c, &[])
+                .map(|c| c.format(m))
+                .unwrap_or_default()
+        };
         assert_eq!(f("EUR", 1050), "10.50 EUR");
         assert_eq!(f("JPY", 1050), "1050 JPY");
         assert_eq!(f("BHD", 1050), "1.050 BHD");
@@ -243,7 +320,8 @@ mod tests {
 
     #[test]
     fn items_total_and_vat_are_exact() {
-        let (items, total, vat) = price_items(&[item(12500, 2500, 2), item(999, 1200, 1)], "items").unwrap();
+        let (items, total, vat) =
+            price_items(&[item(12500, 2500, 2), item(999, 1200, 1)], "items").unwrap();
         assert_eq!(items.len(), 2);
         assert_eq!(total, 25999);
         assert_eq!(vat, 5000 + 107);
@@ -255,16 +333,30 @@ mod tests {
         assert_eq!(err.code(), "INVALID_VAT_RATE");
         assert_eq!(err.field(), vec!["items", "1", "vatRate"]);
         let many = vec![item(1, 0, 1); 101];
-        assert_eq!(price_items(&many, "items").unwrap_err().code(), "TOO_MANY_ITEMS");
+        assert_eq!(
+            price_items(&many, "items").unwrap_err().code(),
+            "TOO_MANY_ITEMS"
+        );
         let err = price_items(&[item(MAX_AMOUNT, 0, 2)], "items").unwrap_err();
         assert_eq!(err.code(), "AMOUNT_OVERFLOW");
     }
 
     #[test]
     fn amounts_must_be_positive() {
-        assert_eq!(positive_amount(0, &["amount"]).unwrap_err().code(), "INVALID_AMOUNT");
-        assert_eq!(positive_amount(-5, &["amount"]).unwrap_err().code(), "INVALID_AMOUNT");
-        assert_eq!(positive_amount(MAX_AMOUNT + 1, &["amount"]).unwrap_err().code(), "AMOUNT_TOO_LARGE");
+        assert_eq!(
+            positive_amount(0, &["amount"]).unwrap_err().code(),
+            "INVALID_AMOUNT"
+        );
+        assert_eq!(
+            positive_amount(-5, &["amount"]).unwrap_err().code(),
+            "INVALID_AMOUNT"
+        );
+        assert_eq!(
+            positive_amount(MAX_AMOUNT + 1, &["amount"])
+                .unwrap_err()
+                .code(),
+            "AMOUNT_TOO_LARGE"
+        );
         assert_eq!(positive_amount(1, &["amount"]).ok(), Some(1));
     }
 }

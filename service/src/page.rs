@@ -22,12 +22,20 @@ impl Cursor {
     }
 
     pub fn decode(s: &str) -> Result<Cursor> {
-        let bad = || ServiceError::invalid("INVALID_CURSOR", &["after"], "the cursor is not one this API gave out");
+        let bad = || {
+            ServiceError::invalid(
+                "INVALID_CURSOR",
+                &["after"],
+                "the cursor is not one this API gave out",
+            )
+        };
         let raw = URL_SAFE_NO_PAD.decode(s).map_err(|_| bad())?;
         let text = String::from_utf8(raw).map_err(|_| bad())?;
         let (at, id) = text.split_once('|').ok_or_else(bad)?;
         Ok(Cursor {
-            created_at: DateTime::parse_from_rfc3339(at).map_err(|_| bad())?.with_timezone(&Utc),
+            created_at: DateTime::parse_from_rfc3339(at)
+                .map_err(|_| bad())?
+                .with_timezone(&Utc),
             id: id.parse().map_err(|_| bad())?,
         })
     }
@@ -52,7 +60,10 @@ impl PageRequest {
                 ));
             }
         };
-        Ok(PageRequest { first, after: after.map(Cursor::decode).transpose()? })
+        Ok(PageRequest {
+            first,
+            after: after.map(Cursor::decode).transpose()?,
+        })
     }
 }
 
@@ -64,10 +75,19 @@ pub struct Page<T> {
 
 impl<T> Page<T> {
     /// Builds a page from up to `first + 1` rows: the extra row only says there is more.
-    pub fn from_rows(mut rows: Vec<T>, first: u64, total_count: u64, cursor: impl Fn(&T) -> Cursor) -> Page<T> {
+    pub fn from_rows(
+        mut rows: Vec<T>,
+        first: u64,
+        total_count: u64,
+        cursor: impl Fn(&T) -> Cursor,
+    ) -> Page<T> {
         let has_next_page = rows.len() as u64 > first;
         rows.truncate(first as usize);
-        Page { items: rows.into_iter().map(|r| (cursor(&r), r)).collect(), has_next_page, total_count }
+        Page {
+            items: rows.into_iter().map(|r| (cursor(&r), r)).collect(),
+            has_next_page,
+            total_count,
+        }
     }
 }
 
@@ -77,7 +97,10 @@ mod tests {
 
     #[test]
     fn cursors_round_trip_and_garbage_is_refused() {
-        let c = Cursor { created_at: Utc::now(), id: Uuid::now_v7() };
+        let c = Cursor {
+            created_at: Utc::now(),
+            id: Uuid::now_v7(),
+        };
         assert_eq!(Cursor::decode(&c.encode()).ok(), Some(c));
         assert_eq!(Cursor::decode("nope").unwrap_err().code(), "INVALID_CURSOR");
     }
@@ -85,7 +108,13 @@ mod tests {
     #[test]
     fn page_sizes_are_bounded() {
         assert_eq!(PageRequest::new(None, None).map(|p| p.first).ok(), Some(20));
-        assert_eq!(PageRequest::new(Some(101), None).unwrap_err().code(), "INVALID_PAGE_SIZE");
-        assert_eq!(PageRequest::new(Some(0), None).unwrap_err().code(), "INVALID_PAGE_SIZE");
+        assert_eq!(
+            PageRequest::new(Some(101), None).unwrap_err().code(),
+            "INVALID_PAGE_SIZE"
+        );
+        assert_eq!(
+            PageRequest::new(Some(0), None).unwrap_err().code(),
+            "INVALID_PAGE_SIZE"
+        );
     }
 }

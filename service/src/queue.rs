@@ -16,8 +16,13 @@ const PUSH_TIMEOUT: Duration = Duration::from_secs(2);
 
 #[derive(Clone)]
 pub enum JobQueue {
-    Redis { storage: RedisStorage<JobRef>, conn: ConnectionManager },
-    Sqlite { storage: SqliteStorage<JobRef> },
+    Redis {
+        storage: RedisStorage<JobRef>,
+        conn: ConnectionManager,
+    },
+    Sqlite {
+        storage: SqliteStorage<JobRef>,
+    },
 }
 
 impl JobQueue {
@@ -65,13 +70,17 @@ impl JobQueue {
         let pushed = match self {
             JobQueue::Redis { storage, .. } => {
                 let mut s = storage.clone();
-                tokio::time::timeout(PUSH_TIMEOUT, async move { s.push(job).await.map_err(|e| e.to_string()) })
-                    .await
+                tokio::time::timeout(PUSH_TIMEOUT, async move {
+                    s.push(job).await.map_err(|e| e.to_string())
+                })
+                .await
             }
             JobQueue::Sqlite { storage } => {
                 let mut s = storage.clone();
-                tokio::time::timeout(PUSH_TIMEOUT, async move { s.push(job).await.map_err(|e| e.to_string()) })
-                    .await
+                tokio::time::timeout(PUSH_TIMEOUT, async move {
+                    s.push(job).await.map_err(|e| e.to_string())
+                })
+                .await
             }
         };
         match pushed {
@@ -92,7 +101,8 @@ impl JobQueue {
                 )
                 .await
                 .map_err(|_| ServiceError::Internal("redis ping timed out".into()))?;
-                pong.map(|_| ()).map_err(|e| ServiceError::Internal(format!("redis: {e}")))
+                pong.map(|_| ())
+                    .map_err(|e| ServiceError::Internal(format!("redis: {e}")))
             }
             JobQueue::Sqlite { storage } => sea_orm::sqlx::query("SELECT 1")
                 .execute(storage.pool())

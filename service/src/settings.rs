@@ -67,8 +67,10 @@ fn millis(name: &str, default_ms: u64) -> Result<Duration, ServiceError> {
 impl Settings {
     pub fn from_env() -> Result<Self, ServiceError> {
         let addr: SocketAddr = parse("PAYGATE_ADDR", SocketAddr::from(([127, 0, 0, 1], 8080)))?;
-        let simulator_addr: SocketAddr =
-            parse("PAYGATE_SIMULATOR_ADDR", SocketAddr::from(([127, 0, 0, 1], 8081)))?;
+        let simulator_addr: SocketAddr = parse(
+            "PAYGATE_SIMULATOR_ADDR",
+            SocketAddr::from(([127, 0, 0, 1], 8081)),
+        )?;
         let error_rate: f64 = parse("PAYGATE_SIMULATOR_ERROR_RATE", 0.0)?;
         if !(0.0..=1.0).contains(&error_rate) {
             return Err(ServiceError::Config(

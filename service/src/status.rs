@@ -79,12 +79,17 @@ impl PaymentStatus {
 
     /// A terminal status never moves again.
     pub fn is_terminal(self) -> bool {
-        TRANSITIONS.iter().any(|(from, tos)| *from == self && tos.is_empty())
+        TRANSITIONS
+            .iter()
+            .any(|(from, tos)| *from == self && tos.is_empty())
     }
 
     /// A status in which an operation is waiting for the acquirer.
     pub fn is_pending(self) -> bool {
-        matches!(self, PendingCharge | PendingExecute | PendingCapture | PendingRelease | PendingRefund)
+        matches!(
+            self,
+            PendingCharge | PendingExecute | PendingCapture | PendingRelease | PendingRefund
+        )
     }
 }
 
@@ -151,7 +156,10 @@ mod tests {
     #[test]
     fn every_status_has_a_row_and_round_trips_as_text() {
         for s in PaymentStatus::ALL {
-            assert!(TRANSITIONS.iter().any(|(from, _)| from == s), "{s} has no row");
+            assert!(
+                TRANSITIONS.iter().any(|(from, _)| from == s),
+                "{s} has no row"
+            );
             assert_eq!(s.as_str().parse::<PaymentStatus>().ok(), Some(*s));
         }
         assert!("NOPE".parse::<PaymentStatus>().is_err());

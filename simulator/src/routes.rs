@@ -38,6 +38,7 @@ pub fn router(config: SimulatorConfig) -> Router {
         .route("/v1/payments/{id}/release", post(release))
         .route("/v1/payments/{id}/refund", post(refund))
         .route("/v1/operations/{key}", get(get_operation))
+        .route("/v1/stats", get(stats))
         .fallback(fallback)
         .layer(middleware::from_fn_with_state(
             Arc::clone(&shared),
@@ -62,6 +63,11 @@ async fn fault_injection(
         return ApiResponse::unavailable().into_response();
     }
     next.run(request).await
+}
+
+/// How many money calls took effect, and how many payments exist.
+async fn stats(State(shared): State<Arc<Shared>>) -> ApiResponse {
+    ApiResponse::ok(shared.store.lock().await.stats())
 }
 
 async fn healthz() -> &'static str {

@@ -74,6 +74,9 @@ pub struct Store {
     payments: HashMap<String, Payment>,
     operations: HashMap<String, Operation>,
     flaky_attempts: HashMap<String, u32>,
+    /// Money calls actually performed (replays excluded): tests use it to check that a
+    /// job run twice had one effect.
+    effects: u64,
 }
 
 impl Store {
@@ -145,12 +148,18 @@ impl Store {
         }
     }
 
+    /// The `GET /v1/stats` answer.
+    pub fn stats(&self) -> serde_json::Value {
+        json!({ "effects": self.effects, "payments": self.payments.len() })
+    }
+
     pub fn payment(&self, id: &str) -> Option<&Payment> {
         self.payments.get(id)
     }
 
     /// Performs a money call and returns its answer.
     pub fn execute(&mut self, op: MoneyOp) -> ApiResponse {
+        self.effects += 1;
         match op {
             MoneyOp::Create {
                 token,

@@ -24,7 +24,9 @@ pub async fn handle(job: JobRef, gw: Data<Gateway>) -> Result<(), BoxDynError> {
 
 /// Runs one outbox job, if it is still due.
 pub async fn run_job(gw: &Gateway, job_id: Uuid) -> service::Result<()> {
-    let Some(row) = jobs::get(&gw.db, job_id).await? else { return Ok(()) };
+    let Some(row) = jobs::get(&gw.db, job_id).await? else {
+        return Ok(());
+    };
     if row.status == jobs::DONE || row.status == jobs::FAILED {
         return Ok(());
     }
@@ -51,21 +53,32 @@ async fn call(gw: &Gateway, row: &job::Model, operation_id: Uuid) -> service::Re
     loop {
         match gw.acquirer.execute(&key, &request).await {
             Ok(answer) => return payments::apply_answer(gw, operation_id, row.id, &answer).await,
-            Err(Inconclusive::Unavailable(e)) if tries < QUICK_RETRIES && !e.contains("timed out") => {
+            Err(Inconclusive::Unavailable(e))
+                if tries < QUICK_RETRIES && !e.contains("timed out") =>
+            {
                 tries += 1;
                 tokio::time::sleep(Duration::from_millis(50 * 2u64.pow(tries))).await;
             }
             Err(e) => {
                 tracing::info!(%operation_id, error = %e, "acquirer answer not known yet; will ask again");
-                return payments::mark_inconclusive(gw, operation_id, row, resolve_delay(gw, row), &e.to_string())
-                    .await;
+                return payments::mark_inconclusive(
+                    gw,
+                    operation_id,
+                    row,
+                    resolve_delay(gw, row),
+                    &e.to_string(),
+                )
+                .await;
             }
         }
     }
 }
 
 async fn resolve(gw: &Gateway, row: &job::Model, operation_id: Uuid) -> service::Result<()> {
-    if payments::operation_request(gw, operation_id).await?.is_none() {
+    if payments::operation_request(gw, operation_id)
+        .await?
+        .is_none()
+    {
         return jobs::finish(&gw.db, row.id).await;
     }
     match gw.acquirer.lookup(&operation_id.to_string()).await {
@@ -73,8 +86,24 @@ async fn resolve(gw: &Gateway, row: &job::Model, operation_id: Uuid) -> service:
         // The acquirer never saw the call (or it had no effect): send it again, same key.
         Ok(Lookup::Unknown) => call(gw, row, operation_id).await,
         Ok(Lookup::Processing) => {
-            payments::mark_inconclusive(gw, operation_id, row, resolve_delay(gw, row), "still processing").await
+            payments::mark_inconclusive(
+                gw,
+                operation_id,
+                row,
+                resolve_delay(gw, row),
+                "still processing",
+            )
+            .await
         }
-        Err(e) => payments::mark_inconclusive(gw, operation_id, row, resolve_delay(gw, row), &e.to_string()).await,
+        Err(e) => {
+            payments::mark_inconclusive(
+                gw,
+                operation_id,
+                row,
+                resolve_delay(gw, row),
+                &e.to_string(),
+            )
+            .await
+        }
     }
 }

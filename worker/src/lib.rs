@@ -20,17 +20,29 @@ pub use dispatcher::run_dispatcher;
 pub use handlers::run_job;
 
 /// Runs the queue consumer and the dispatcher until `shutdown` is cancelled; in-flight jobs
-/// are finished or left to their lease.
+/// are finished or left to their lease. A consumer that stops on a queue error (Redis away)
+/// is started again after a pause, so the worker outlives outages.
 pub async fn run(gw: Gateway, shutdown: CancellationToken) -> Result<(), String> {
     let dispatcher = tokio::spawn(run_dispatcher(gw.clone(), shutdown.clone()));
+    while !shutdown.is_cancelled() {
+        if let Err(e) = consume(&gw, shutdown.clone()).await {
+            tracing::warn!(error = %e, "queue consumer stopped; starting it again");
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => {}
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+    }
+    let _ = dispatcher.await;
+    Ok(())
+}
+
+async fn consume(gw: &Gateway, shutdown: CancellationToken) -> Result<(), String> {
     let name = format!("paygate-worker-{}", uuid::Uuid::now_v7());
     let concurrency = gw.settings.worker_concurrency.max(1);
-    let signal = {
-        let shutdown = shutdown.clone();
-        async move {
-            shutdown.cancelled().await;
-            Ok::<(), std::io::Error>(())
-        }
+    let signal = async move {
+        shutdown.cancelled().await;
+        Ok::<(), std::io::Error>(())
     };
     let result = match gw.queue.clone() {
         JobQueue::Redis { storage, .. } => {
@@ -52,7 +64,5 @@ pub async fn run(gw: Gateway, shutdown: CancellationToken) -> Result<(), String>
                 .await
         }
     };
-    shutdown.cancel();
-    let _ = dispatcher.await;
     result.map_err(|e| e.to_string())
 }

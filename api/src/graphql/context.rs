@@ -13,12 +13,20 @@ pub fn gateway<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a Gateway> {
 }
 
 pub fn caller(ctx: &Context<'_>) -> async_graphql::Result<Caller> {
-    ctx.data::<Caller>().copied().map_err(|_| super::errors::graphql_error(&ServiceError::Unauthenticated))
+    ctx.data::<Caller>()
+        .copied()
+        .map_err(|_| super::errors::graphql_error(&ServiceError::Unauthenticated))
 }
 
 /// Parses an ID argument; a malformed one is simply not found.
 pub fn parse_id(id: &async_graphql::ID, field: &str) -> Result<Uuid, ServiceError> {
-    id.parse::<Uuid>().map_err(|_| ServiceError::invalid("NOT_FOUND", &[field], format!("no object has the id {:?}", id.as_str())))
+    id.parse::<Uuid>().map_err(|_| {
+        ServiceError::invalid(
+            "NOT_FOUND",
+            &[field],
+            format!("no object has the id {:?}", id.as_str()),
+        )
+    })
 }
 
 /// Runs a mutation once per idempotency key (the input's `idempotencyKey`, else the header).
@@ -33,8 +41,12 @@ where
     F: FnOnce(Option<idempotency::Claim>) -> Fut,
     Fut: std::future::Future<Output = Result<serde_json::Value, ServiceError>>,
 {
-    let gw = ctx.data::<Gateway>().map_err(|_| ServiceError::Internal("no gateway".into()))?;
-    let caller = ctx.data::<Caller>().map_err(|_| ServiceError::Unauthenticated)?;
+    let gw = ctx
+        .data::<Gateway>()
+        .map_err(|_| ServiceError::Internal("no gateway".into()))?;
+    let caller = ctx
+        .data::<Caller>()
+        .map_err(|_| ServiceError::Unauthenticated)?;
     let header = ctx.data_opt::<IdempotencyHeader>().map(|h| h.0.as_str());
     let input = serde_json::to_value(input).map_err(|e| ServiceError::Internal(e.to_string()))?;
     idempotency::run(&gw.db, caller, key.or(header), operation, &input, f).await

@@ -2,13 +2,13 @@
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use entity::{customer, payment_method};
+use service::ServiceError;
 use service::customers::{self, NewCustomer};
 use service::page::PageRequest;
-use service::ServiceError;
 
+use super::PageInfo;
 use super::context::{caller, gateway, idempotent, parse_id};
 use super::errors::{UserError, graphql_error, split};
-use super::PageInfo;
 
 pub struct Customer(pub customer::Model);
 
@@ -33,8 +33,13 @@ impl Customer {
         self.0.created_at
     }
     /// Stored payment methods and the default one.
-    async fn payment_preferences(&self, ctx: &Context<'_>) -> async_graphql::Result<PaymentPreferences> {
-        let methods = customers::payment_methods(&gateway(ctx)?.db, self.0.id).await.map_err(|e| graphql_error(&e))?;
+    async fn payment_preferences(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<PaymentPreferences> {
+        let methods = customers::payment_methods(&gateway(ctx)?.db, self.0.id)
+            .await
+            .map_err(|e| graphql_error(&e))?;
         Ok(PaymentPreferences { methods })
     }
 }
@@ -49,7 +54,11 @@ impl PaymentPreferences {
         self.methods.iter().cloned().map(PaymentMethod).collect()
     }
     async fn default_payment_method(&self) -> Option<PaymentMethod> {
-        self.methods.iter().find(|m| m.is_default).cloned().map(PaymentMethod)
+        self.methods
+            .iter()
+            .find(|m| m.is_default)
+            .cloned()
+            .map(PaymentMethod)
     }
 }
 
@@ -143,7 +152,9 @@ impl CustomerQuery {
     async fn customer(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Customer> {
         let caller = caller(ctx)?;
         let id = parse_id(&id, "id").map_err(|_| graphql_error(&ServiceError::NotFound))?;
-        let c = customers::get(&gateway(ctx)?.db, &caller, id).await.map_err(|e| graphql_error(&e))?;
+        let c = customers::get(&gateway(ctx)?.db, &caller, id)
+            .await
+            .map_err(|e| graphql_error(&e))?;
         Ok(Customer(c))
     }
 
@@ -156,11 +167,23 @@ impl CustomerQuery {
     ) -> async_graphql::Result<CustomerConnection> {
         let caller = caller(ctx)?;
         let page = PageRequest::new(first, after.as_deref()).map_err(|e| graphql_error(&e))?;
-        let page = customers::list(gateway(ctx)?, &caller, page).await.map_err(|e| graphql_error(&e))?;
+        let page = customers::list(gateway(ctx)?, &caller, page)
+            .await
+            .map_err(|e| graphql_error(&e))?;
         let end_cursor = page.items.last().map(|(c, _)| c.encode());
         Ok(CustomerConnection {
-            edges: page.items.into_iter().map(|(c, node)| CustomerEdge { cursor: c.encode(), node: Customer(node) }).collect(),
-            page_info: PageInfo { has_next_page: page.has_next_page, end_cursor },
+            edges: page
+                .items
+                .into_iter()
+                .map(|(c, node)| CustomerEdge {
+                    cursor: c.encode(),
+                    node: Customer(node),
+                })
+                .collect(),
+            page_info: PageInfo {
+                has_next_page: page.has_next_page,
+                end_cursor,
+            },
             total_count: page.total_count,
         })
     }
@@ -169,40 +192,73 @@ impl CustomerQuery {
 #[derive(Default)]
 pub struct CustomerMutation;
 
-async fn customer_payload(ctx: &Context<'_>, result: Result<serde_json::Value, ServiceError>) -> async_graphql::Result<CustomerPayload> {
+async fn customer_payload(
+    ctx: &Context<'_>,
+    result: Result<serde_json::Value, ServiceError>,
+) -> async_graphql::Result<CustomerPayload> {
     let caller = caller(ctx)?;
     let gw = gateway(ctx)?;
     let result = match result {
-        Ok(v) => match v.get("customerId").and_then(|s| s.as_str()).and_then(|s| s.parse().ok()) {
+        Ok(v) => match v
+            .get("customerId")
+            .and_then(|s| s.as_str())
+            .and_then(|s| s.parse().ok())
+        {
             Some(id) => customers::get(&gw.db, &caller, id).await,
-            None => Err(ServiceError::Internal("recorded answer has no customer".into())),
+            None => Err(ServiceError::Internal(
+                "recorded answer has no customer".into(),
+            )),
         },
         Err(e) => Err(e),
     };
     let (c, errors) = split(result)?;
-    Ok(CustomerPayload { customer: c.map(Customer), errors })
+    Ok(CustomerPayload {
+        customer: c.map(Customer),
+        errors,
+    })
 }
 
-fn method_payload(result: Result<payment_method::Model, ServiceError>) -> async_graphql::Result<PaymentMethodPayload> {
+fn method_payload(
+    result: Result<payment_method::Model, ServiceError>,
+) -> async_graphql::Result<PaymentMethodPayload> {
     let (pm, errors) = split(result)?;
-    Ok(PaymentMethodPayload { payment_method: pm.map(PaymentMethod), errors })
+    Ok(PaymentMethodPayload {
+        payment_method: pm.map(PaymentMethod),
+        errors,
+    })
 }
 
 #[Object]
 impl CustomerMutation {
-    async fn create_customer(&self, ctx: &Context<'_>, input: CreateCustomerInput) -> async_graphql::Result<CustomerPayload> {
+    async fn create_customer(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateCustomerInput,
+    ) -> async_graphql::Result<CustomerPayload> {
         let caller = caller(ctx)?;
         let gw = gateway(ctx)?;
-        let new = NewCustomer { email: input.email, name: input.name, client_reference: input.client_reference };
-        let result = idempotent(ctx, input.idempotency_key.as_deref(), "createCustomer", &new, |claim| {
-            customers::create_customer(gw, &caller, &new, claim)
-        })
+        let new = NewCustomer {
+            email: input.email,
+            name: input.name,
+            client_reference: input.client_reference,
+        };
+        let result = idempotent(
+            ctx,
+            input.idempotency_key.as_deref(),
+            "createCustomer",
+            &new,
+            |claim| customers::create_customer(gw, &caller, &new, claim),
+        )
         .await;
         customer_payload(ctx, result).await
     }
 
     /// Test mode only: tokenizes a test card at the acquirer simulator and stores the token.
-    async fn add_test_card(&self, ctx: &Context<'_>, input: AddTestCardInput) -> async_graphql::Result<PaymentMethodPayload> {
+    async fn add_test_card(
+        &self,
+        ctx: &Context<'_>,
+        input: AddTestCardInput,
+    ) -> async_graphql::Result<PaymentMethodPayload> {
         let caller = caller(ctx)?;
         let gw = gateway(ctx)?;
         let customer_id = match parse_id(&input.customer_id, "customerId") {
@@ -215,22 +271,46 @@ impl CustomerMutation {
             "customerId": customer_id, "last4": last4, "len": input.number.len(),
             "expMonth": input.exp_month, "expYear": input.exp_year,
         });
-        let result = idempotent(ctx, input.idempotency_key.as_deref(), "addTestCard", &fingerprint, |_claim| async {
-            let pm = customers::add_test_card(gw, &caller, customer_id, &input.number, input.exp_month, input.exp_year).await?;
-            Ok(serde_json::json!({ "paymentMethodId": pm.id }))
-        })
+        let result = idempotent(
+            ctx,
+            input.idempotency_key.as_deref(),
+            "addTestCard",
+            &fingerprint,
+            |_claim| async {
+                let pm = customers::add_test_card(
+                    gw,
+                    &caller,
+                    customer_id,
+                    &input.number,
+                    input.exp_month,
+                    input.exp_year,
+                )
+                .await?;
+                Ok(serde_json::json!({ "paymentMethodId": pm.id }))
+            },
+        )
         .await;
         let result = match result {
-            Ok(v) => match v.get("paymentMethodId").and_then(|s| s.as_str()).and_then(|s| s.parse().ok()) {
+            Ok(v) => match v
+                .get("paymentMethodId")
+                .and_then(|s| s.as_str())
+                .and_then(|s| s.parse().ok())
+            {
                 Some(id) => customers::payment_method(&gw.db, &caller, id).await,
-                None => Err(ServiceError::Internal("recorded answer has no payment method".into())),
+                None => Err(ServiceError::Internal(
+                    "recorded answer has no payment method".into(),
+                )),
             },
             Err(e) => Err(e),
         };
         method_payload(result)
     }
 
-    async fn set_default_payment_method(&self, ctx: &Context<'_>, input: PaymentMethodInput) -> async_graphql::Result<PaymentMethodPayload> {
+    async fn set_default_payment_method(
+        &self,
+        ctx: &Context<'_>,
+        input: PaymentMethodInput,
+    ) -> async_graphql::Result<PaymentMethodPayload> {
         let caller = caller(ctx)?;
         let gw = gateway(ctx)?;
         let result = match parse_id(&input.id, "id") {
@@ -240,7 +320,11 @@ impl CustomerMutation {
         method_payload(result)
     }
 
-    async fn remove_payment_method(&self, ctx: &Context<'_>, input: PaymentMethodInput) -> async_graphql::Result<PaymentMethodPayload> {
+    async fn remove_payment_method(
+        &self,
+        ctx: &Context<'_>,
+        input: PaymentMethodInput,
+    ) -> async_graphql::Result<PaymentMethodPayload> {
         let caller = caller(ctx)?;
         let gw = gateway(ctx)?;
         let result = match parse_id(&input.id, "id") {

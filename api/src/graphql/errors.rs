@@ -15,8 +15,16 @@ pub struct UserError {
 impl UserError {
     pub fn from_service(e: &ServiceError) -> UserError {
         let field = e.field();
-        let field = if field.is_empty() { field } else { std::iter::once("input".to_string()).chain(field).collect() };
-        UserError { code: e.code().to_string(), field, message: e.public_message() }
+        let field = if field.is_empty() {
+            field
+        } else {
+            std::iter::once("input".to_string()).chain(field).collect()
+        };
+        UserError {
+            code: e.code().to_string(),
+            field,
+            message: e.public_message(),
+        }
     }
 }
 
@@ -32,7 +40,9 @@ pub fn graphql_error(e: &ServiceError) -> async_graphql::Error {
 pub fn split<T>(r: Result<T, ServiceError>) -> async_graphql::Result<(Option<T>, Vec<UserError>)> {
     match r {
         Ok(v) => Ok((Some(v), vec![])),
-        Err(e) if e.is_internal() || matches!(e, ServiceError::Unauthenticated) => Err(graphql_error(&e)),
+        Err(e) if e.is_internal() || matches!(e, ServiceError::Unauthenticated) => {
+            Err(graphql_error(&e))
+        }
         Err(e) => Ok((None, vec![UserError::from_service(&e)])),
     }
 }

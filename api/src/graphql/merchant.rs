@@ -42,7 +42,11 @@ impl ApiKey {
         ID(self.0.id.to_string())
     }
     async fn mode(&self) -> KeyMode {
-        if self.0.mode == "live" { KeyMode::Live } else { KeyMode::Test }
+        if self.0.mode == "live" {
+            KeyMode::Live
+        } else {
+            KeyMode::Test
+        }
     }
     async fn prefix(&self) -> &str {
         &self.0.prefix
@@ -90,14 +94,18 @@ impl MerchantQuery {
     /// The merchant the API key belongs to.
     async fn merchant(&self, ctx: &Context<'_>) -> async_graphql::Result<Merchant> {
         let caller = caller(ctx)?;
-        let m = merchants::get_merchant(&gateway(ctx)?.db, &caller).await.map_err(|e| graphql_error(&e))?;
+        let m = merchants::get_merchant(&gateway(ctx)?.db, &caller)
+            .await
+            .map_err(|e| graphql_error(&e))?;
         Ok(Merchant(m, caller.mode))
     }
 
     /// The merchant's API keys (test and live), oldest first.
     async fn api_keys(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<ApiKey>> {
         let caller = caller(ctx)?;
-        let keys = merchants::list_api_keys(&gateway(ctx)?.db, &caller).await.map_err(|e| graphql_error(&e))?;
+        let keys = merchants::list_api_keys(&gateway(ctx)?.db, &caller)
+            .await
+            .map_err(|e| graphql_error(&e))?;
         Ok(keys.into_iter().map(ApiKey).collect())
     }
 }
@@ -108,18 +116,31 @@ pub struct MerchantMutation;
 #[Object]
 impl MerchantMutation {
     /// Makes a new secret key; its text is in `secret`, this once.
-    async fn create_api_key(&self, ctx: &Context<'_>, input: CreateApiKeyInput) -> async_graphql::Result<CreateApiKeyPayload> {
+    async fn create_api_key(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateApiKeyInput,
+    ) -> async_graphql::Result<CreateApiKeyPayload> {
         let caller = caller(ctx)?;
-        let (made, errors) = split(merchants::create_api_key(&gateway(ctx)?.db, &caller, input.mode.into()).await)?;
+        let (made, errors) =
+            split(merchants::create_api_key(&gateway(ctx)?.db, &caller, input.mode.into()).await)?;
         let (api_key, secret) = match made {
             Some((row, secret)) => (Some(ApiKey(row)), Some(secret.expose().to_string())),
             None => (None, None),
         };
-        Ok(CreateApiKeyPayload { api_key, secret, errors })
+        Ok(CreateApiKeyPayload {
+            api_key,
+            secret,
+            errors,
+        })
     }
 
     /// Revokes a key at once: requests with it answer UNAUTHENTICATED.
-    async fn revoke_api_key(&self, ctx: &Context<'_>, input: RevokeApiKeyInput) -> async_graphql::Result<ApiKeyPayload> {
+    async fn revoke_api_key(
+        &self,
+        ctx: &Context<'_>,
+        input: RevokeApiKeyInput,
+    ) -> async_graphql::Result<ApiKeyPayload> {
         let caller = caller(ctx)?;
         let gw = gateway(ctx)?;
         let result = match parse_id(&input.id, "id") {
@@ -127,6 +148,9 @@ impl MerchantMutation {
             Err(e) => Err(e),
         };
         let (key, errors) = split(result)?;
-        Ok(ApiKeyPayload { api_key: key.map(ApiKey), errors })
+        Ok(ApiKeyPayload {
+            api_key: key.map(ApiKey),
+            errors,
+        })
     }
 }

@@ -13,10 +13,18 @@ pub use context::IdempotencyHeader;
 pub use errors::graphql_error;
 
 #[derive(MergedObject, Default)]
-pub struct Query(merchant::MerchantQuery, customers::CustomerQuery, payments::PaymentQuery);
+pub struct Query(
+    merchant::MerchantQuery,
+    customers::CustomerQuery,
+    payments::PaymentQuery,
+);
 
 #[derive(MergedObject, Default)]
-pub struct Mutation(merchant::MerchantMutation, customers::CustomerMutation, payments::PaymentMutation);
+pub struct Mutation(
+    merchant::MerchantMutation,
+    customers::CustomerMutation,
+    payments::PaymentMutation,
+);
 
 pub type PaygateSchema = Schema<Query, Mutation, EmptySubscription>;
 

@@ -4,7 +4,9 @@ use chrono::{DateTime, Utc};
 use entity::{operation, payment, payment_item, status_history};
 use service::money::ItemInput;
 use service::page::PageRequest;
-use service::payments::{self, ChargeCustomerInput as SvcCharge, CreatePaymentInput as SvcCreate, PaymentFilter};
+use service::payments::{
+    self, ChargeCustomerInput as SvcCharge, CreatePaymentInput as SvcCreate, PaymentFilter,
+};
 use service::{ServiceError, status};
 use uuid::Uuid;
 
@@ -41,7 +43,9 @@ pub enum CaptureMethod {
 }
 
 fn status_of(s: &str) -> async_graphql::Result<PaymentStatus> {
-    s.parse::<status::PaymentStatus>().map(Into::into).map_err(|e| graphql_error(&ServiceError::Internal(e)))
+    s.parse::<status::PaymentStatus>()
+        .map(Into::into)
+        .map_err(|e| graphql_error(&ServiceError::Internal(e)))
 }
 
 pub struct Payment(pub payment::Model);
@@ -66,7 +70,11 @@ impl Payment {
         &self.0.currency
     }
     async fn capture_method(&self) -> CaptureMethod {
-        if self.0.capture_method == "MANUAL" { CaptureMethod::Manual } else { CaptureMethod::Automatic }
+        if self.0.capture_method == "MANUAL" {
+            CaptureMethod::Manual
+        } else {
+            CaptureMethod::Automatic
+        }
     }
     async fn customer_id(&self) -> Option<ID> {
         self.0.customer_id.map(|id| ID(id.to_string()))
@@ -120,16 +128,22 @@ impl Payment {
         self.0.updated_at
     }
     async fn items(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<PaymentItem>> {
-        let rows = payments::items(gateway(ctx)?, self.0.id).await.map_err(|e| graphql_error(&e))?;
+        let rows = payments::items(gateway(ctx)?, self.0.id)
+            .await
+            .map_err(|e| graphql_error(&e))?;
         Ok(rows.into_iter().map(PaymentItem).collect())
     }
     /// The ledger of acquirer operations, oldest first.
     async fn operations(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Operation>> {
-        let rows = payments::operations(gateway(ctx)?, self.0.id).await.map_err(|e| graphql_error(&e))?;
+        let rows = payments::operations(gateway(ctx)?, self.0.id)
+            .await
+            .map_err(|e| graphql_error(&e))?;
         Ok(rows.into_iter().map(Operation).collect())
     }
     async fn status_history(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<StatusChange>> {
-        let rows = payments::status_history(gateway(ctx)?, self.0.id).await.map_err(|e| graphql_error(&e))?;
+        let rows = payments::status_history(gateway(ctx)?, self.0.id)
+            .await
+            .map_err(|e| graphql_error(&e))?;
         Ok(rows.into_iter().map(StatusChange).collect())
     }
 }
@@ -340,7 +354,9 @@ impl PaymentQuery {
     async fn payment(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Payment> {
         let caller = caller(ctx)?;
         let id = parse_id(&id, "id").map_err(|_| graphql_error(&ServiceError::NotFound))?;
-        let p = payments::get(gateway(ctx)?, &caller, id).await.map_err(|e| graphql_error(&e))?;
+        let p = payments::get(gateway(ctx)?, &caller, id)
+            .await
+            .map_err(|e| graphql_error(&e))?;
         Ok(Payment(p))
     }
 
@@ -367,18 +383,33 @@ impl PaymentQuery {
                 created_before: f.created_before,
             },
         };
-        let page = payments::list(gateway(ctx)?, &caller, &filter, page).await.map_err(|e| graphql_error(&e))?;
+        let page = payments::list(gateway(ctx)?, &caller, &filter, page)
+            .await
+            .map_err(|e| graphql_error(&e))?;
         let end_cursor = page.items.last().map(|(c, _)| c.encode());
         Ok(PaymentConnection {
-            edges: page.items.into_iter().map(|(c, node)| PaymentEdge { cursor: c.encode(), node: Payment(node) }).collect(),
-            page_info: PageInfo { has_next_page: page.has_next_page, end_cursor },
+            edges: page
+                .items
+                .into_iter()
+                .map(|(c, node)| PaymentEdge {
+                    cursor: c.encode(),
+                    node: Payment(node),
+                })
+                .collect(),
+            page_info: PageInfo {
+                has_next_page: page.has_next_page,
+                end_cursor,
+            },
             total_count: page.total_count,
         })
     }
 }
 
 /// Loads the payment a mutation answered with, whatever its state is now.
-async fn payload(ctx: &Context<'_>, result: Result<serde_json::Value, ServiceError>) -> async_graphql::Result<PaymentPayload> {
+async fn payload(
+    ctx: &Context<'_>,
+    result: Result<serde_json::Value, ServiceError>,
+) -> async_graphql::Result<PaymentPayload> {
     let caller = caller(ctx)?;
     let gw = gateway(ctx)?;
     let result = match result {
@@ -389,7 +420,10 @@ async fn payload(ctx: &Context<'_>, result: Result<serde_json::Value, ServiceErr
         Err(e) => Err(e),
     };
     let (p, errors) = split(result)?;
-    Ok(PaymentPayload { payment: p.map(Payment), errors })
+    Ok(PaymentPayload {
+        payment: p.map(Payment),
+        errors,
+    })
 }
 
 fn optional_id(id: &Option<ID>, field: &str) -> Result<Option<Uuid>, ServiceError> {
@@ -402,7 +436,11 @@ pub struct PaymentMutation;
 #[Object]
 impl PaymentMutation {
     /// A payment to be paid later: CREATED.
-    async fn create_payment(&self, ctx: &Context<'_>, input: CreatePaymentInput) -> async_graphql::Result<PaymentPayload> {
+    async fn create_payment(
+        &self,
+        ctx: &Context<'_>,
+        input: CreatePaymentInput,
+    ) -> async_graphql::Result<PaymentPayload> {
         let caller = caller(ctx)?;
         let gw = gateway(ctx)?;
         let svc = match optional_id(&input.customer_id, "customerId") {
@@ -428,7 +466,11 @@ impl PaymentMutation {
 
     /// Charges a customer's stored card: AUTOMATIC → PAID, MANUAL → HOLD; declined → ERROR,
     /// fraud → BLOCKED. Answers PENDING_CHARGE / PENDING_EXECUTE if the acquirer is slow.
-    async fn charge_customer(&self, ctx: &Context<'_>, input: ChargeCustomerInput) -> async_graphql::Result<PaymentPayload> {
+    async fn charge_customer(
+        &self,
+        ctx: &Context<'_>,
+        input: ChargeCustomerInput,
+    ) -> async_graphql::Result<PaymentPayload> {
         let caller = caller(ctx)?;
         let gw = gateway(ctx)?;
         let ids = parse_id(&input.customer_id, "customerId")
@@ -456,7 +498,11 @@ impl PaymentMutation {
     }
 
     /// Captures `amount` of a hold (default: all that remains authorized).
-    async fn capture_payment(&self, ctx: &Context<'_>, input: AmountInput) -> async_graphql::Result<PaymentPayload> {
+    async fn capture_payment(
+        &self,
+        ctx: &Context<'_>,
+        input: AmountInput,
+    ) -> async_graphql::Result<PaymentPayload> {
         let caller = caller(ctx)?;
         let gw = gateway(ctx)?;
         let id = match parse_id(&input.id, "id") {
@@ -465,15 +511,23 @@ impl PaymentMutation {
         };
         let amount = input.amount.map(|a| a.0);
         let fingerprint = serde_json::json!({ "id": id, "amount": amount });
-        let result = idempotent(ctx, input.idempotency_key.as_deref(), "capturePayment", &fingerprint, |claim| {
-            payments::capture(gw, &caller, id, amount, claim)
-        })
+        let result = idempotent(
+            ctx,
+            input.idempotency_key.as_deref(),
+            "capturePayment",
+            &fingerprint,
+            |claim| payments::capture(gw, &caller, id, amount, claim),
+        )
         .await;
         payload(ctx, result).await
     }
 
     /// Releases what remains of a hold (or `amount` of it).
-    async fn release_payment(&self, ctx: &Context<'_>, input: AmountInput) -> async_graphql::Result<PaymentPayload> {
+    async fn release_payment(
+        &self,
+        ctx: &Context<'_>,
+        input: AmountInput,
+    ) -> async_graphql::Result<PaymentPayload> {
         let caller = caller(ctx)?;
         let gw = gateway(ctx)?;
         let id = match parse_id(&input.id, "id") {
@@ -482,15 +536,23 @@ impl PaymentMutation {
         };
         let amount = input.amount.map(|a| a.0);
         let fingerprint = serde_json::json!({ "id": id, "amount": amount });
-        let result = idempotent(ctx, input.idempotency_key.as_deref(), "releasePayment", &fingerprint, |claim| {
-            payments::release(gw, &caller, id, amount, claim)
-        })
+        let result = idempotent(
+            ctx,
+            input.idempotency_key.as_deref(),
+            "releasePayment",
+            &fingerprint,
+            |claim| payments::release(gw, &caller, id, amount, claim),
+        )
         .await;
         payload(ctx, result).await
     }
 
     /// Refunds `amount` (default: all that remains refundable), never above what was captured.
-    async fn refund_payment(&self, ctx: &Context<'_>, input: RefundPaymentInput) -> async_graphql::Result<PaymentPayload> {
+    async fn refund_payment(
+        &self,
+        ctx: &Context<'_>,
+        input: RefundPaymentInput,
+    ) -> async_graphql::Result<PaymentPayload> {
         let caller = caller(ctx)?;
         let gw = gateway(ctx)?;
         let id = match parse_id(&input.id, "id") {
@@ -500,15 +562,23 @@ impl PaymentMutation {
         let amount = input.amount.map(|a| a.0);
         let reason = input.reason;
         let fingerprint = serde_json::json!({ "id": id, "amount": amount, "reason": reason });
-        let result = idempotent(ctx, input.idempotency_key.as_deref(), "refundPayment", &fingerprint, |claim| {
-            payments::refund(gw, &caller, id, amount, reason.clone(), claim)
-        })
+        let result = idempotent(
+            ctx,
+            input.idempotency_key.as_deref(),
+            "refundPayment",
+            &fingerprint,
+            |claim| payments::refund(gw, &caller, id, amount, reason.clone(), claim),
+        )
         .await;
         payload(ctx, result).await
     }
 
     /// Cancels a payment not yet authorized (CREATED); anything else answers INVALID_STATE.
-    async fn cancel_payment(&self, ctx: &Context<'_>, input: CancelPaymentInput) -> async_graphql::Result<PaymentPayload> {
+    async fn cancel_payment(
+        &self,
+        ctx: &Context<'_>,
+        input: CancelPaymentInput,
+    ) -> async_graphql::Result<PaymentPayload> {
         let caller = caller(ctx)?;
         let gw = gateway(ctx)?;
         let id = match parse_id(&input.id, "id") {
@@ -516,9 +586,13 @@ impl PaymentMutation {
             Err(e) => return payload(ctx, Err(e)).await,
         };
         let fingerprint = serde_json::json!({ "id": id });
-        let result = idempotent(ctx, input.idempotency_key.as_deref(), "cancelPayment", &fingerprint, |claim| {
-            payments::cancel(gw, &caller, id, claim)
-        })
+        let result = idempotent(
+            ctx,
+            input.idempotency_key.as_deref(),
+            "cancelPayment",
+            &fingerprint,
+            |claim| payments::cancel(gw, &caller, id, claim),
+        )
         .await;
         payload(ctx, result).await
     }

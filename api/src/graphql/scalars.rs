@@ -10,15 +10,14 @@ pub struct Amount(pub i64);
 impl ScalarType for Amount {
     fn parse(value: Value) -> InputValueResult<Self> {
         match &value {
-            Value::Number(n) => n
-                .as_i64()
-                .map(Amount)
-                .ok_or_else(|| InputValueError::custom("an Amount is a whole number of minor units")),
-            Value::String(s) => s
-                .trim()
-                .parse()
-                .map(Amount)
-                .map_err(|_| InputValueError::custom("an Amount is a whole number of minor units")),
+            Value::Number(n) => n.as_i64().map(Amount).ok_or_else(|| {
+                InputValueError::custom("an Amount is a whole number of minor units")
+            }),
+            Value::String(s) => {
+                s.trim().parse().map(Amount).map_err(|_| {
+                    InputValueError::custom("an Amount is a whole number of minor units")
+                })
+            }
             _ => Err(InputValueError::expected_type(value)),
         }
     }

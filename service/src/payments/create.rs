@@ -75,21 +75,37 @@ fn price(amount: Option<i64>, items: &Option<Vec<ItemInput>>, currency: &str) ->
             &["amount"],
             "give either amount or items, not both",
         )),
-        (None, None) => Err(ServiceError::invalid("AMOUNT_REQUIRED", &["amount"], "give an amount or items")),
-        (Some(a), None) => {
-            Ok(Priced { currency, amount: money::positive_amount(a, &["amount"])?, vat: 0, items: vec![] })
-        }
+        (None, None) => Err(ServiceError::invalid(
+            "AMOUNT_REQUIRED",
+            &["amount"],
+            "give an amount or items",
+        )),
+        (Some(a), None) => Ok(Priced {
+            currency,
+            amount: money::positive_amount(a, &["amount"])?,
+            vat: 0,
+            items: vec![],
+        }),
         (None, Some(list)) => {
             let (items, total, vat) = money::price_items(list, "items")?;
             money::positive_amount(total, &["items"])?;
-            Ok(Priced { currency, amount: total, vat, items })
+            Ok(Priced {
+                currency,
+                amount: total,
+                vat,
+                items,
+            })
         }
     }
 }
 
 fn check_text(value: &Option<String>, field: &str, max: usize) -> Result<()> {
     if value.as_ref().is_some_and(|v| v.chars().count() > max) {
-        return Err(ServiceError::invalid("TOO_LONG", &[field], format!("{field} has at most {max} characters")));
+        return Err(ServiceError::invalid(
+            "TOO_LONG",
+            &[field],
+            format!("{field} has at most {max} characters"),
+        ));
     }
     Ok(())
 }
@@ -103,7 +119,11 @@ fn check_metadata(metadata: &Option<Value>) -> Result<()> {
             &["metadata"],
             "metadata has at most 50 keys and 8 KiB",
         )),
-        Some(_) => Err(ServiceError::invalid("INVALID_METADATA", &["metadata"], "metadata must be a JSON object")),
+        Some(_) => Err(ServiceError::invalid(
+            "INVALID_METADATA",
+            &["metadata"],
+            "metadata must be a JSON object",
+        )),
     }
 }
 
@@ -177,7 +197,12 @@ async fn insert_payment(
 }
 
 /// A payment to be paid later (its hosted page comes with the paylink work): CREATED.
-pub async fn create_payment(gw: &Gateway, caller: &Caller, input: CreatePaymentInput, claim: Option<Claim>) -> Result<Value> {
+pub async fn create_payment(
+    gw: &Gateway,
+    caller: &Caller,
+    input: CreatePaymentInput,
+    claim: Option<Claim>,
+) -> Result<Value> {
     let priced = price(input.amount, &input.items, &input.currency)?;
     check_text(&input.client_reference, "clientReference", 200)?;
     check_text(&input.description, "description", 1000)?;
@@ -214,7 +239,12 @@ pub async fn create_payment(gw: &Gateway, caller: &Caller, input: CreatePaymentI
 /// Charges a customer's stored card. One transaction writes the payment, its operation, the
 /// history, the events and the job; the worker calls the acquirer; this waits for the result
 /// up to the charge deadline.
-pub async fn charge_customer(gw: &Gateway, caller: &Caller, input: ChargeCustomerInput, claim: Option<Claim>) -> Result<Value> {
+pub async fn charge_customer(
+    gw: &Gateway,
+    caller: &Caller,
+    input: ChargeCustomerInput,
+    claim: Option<Claim>,
+) -> Result<Value> {
     let priced = price(input.amount, &input.items, &input.currency)?;
     check_text(&input.client_reference, "clientReference", 200)?;
     check_text(&input.description, "description", 1000)?;
@@ -222,8 +252,11 @@ pub async fn charge_customer(gw: &Gateway, caller: &Caller, input: ChargeCustome
     let txn = gw.db.begin().await?;
     customers::get(&txn, caller, input.customer_id)
         .await
-        .map_err(|_| ServiceError::invalid("CUSTOMER_NOT_FOUND", &["customerId"], "no such customer"))?;
-    let method = customers::usable_method(&txn, caller, input.customer_id, input.payment_method_id).await?;
+        .map_err(|_| {
+            ServiceError::invalid("CUSTOMER_NOT_FOUND", &["customerId"], "no such customer")
+        })?;
+    let method =
+        customers::usable_method(&txn, caller, input.customer_id, input.payment_method_id).await?;
     let p = insert_payment(
         &txn,
         NewPayment {
@@ -240,12 +273,36 @@ pub async fn charge_customer(gw: &Gateway, caller: &Caller, input: ChargeCustome
     )
     .await?;
     let (op_kind, pending, event) = match input.capture_method {
-        CaptureMethod::Automatic => (kind::CHARGE, PaymentStatus::PendingCharge, "payment.pending_charge"),
-        CaptureMethod::Manual => (kind::AUTHORIZE, PaymentStatus::PendingExecute, "payment.pending_execute"),
+        CaptureMethod::Automatic => (
+            kind::CHARGE,
+            PaymentStatus::PendingCharge,
+            "payment.pending_charge",
+        ),
+        CaptureMethod::Manual => (
+            kind::AUTHORIZE,
+            PaymentStatus::PendingExecute,
+            "payment.pending_execute",
+        ),
     };
     let op = insert_operation(&txn, &p, op_kind, p.amount, None).await?;
-    super::transition(&txn, &p, p.clone().into(), pending, "charge requested", Some(op.id), event).await?;
-    let job = jobs::insert(&txn, &JobPayload::AcquirerCall { operation_id: op.id }, Utc::now()).await?;
+    super::transition(
+        &txn,
+        &p,
+        p.clone().into(),
+        pending,
+        "charge requested",
+        Some(op.id),
+        event,
+    )
+    .await?;
+    let job = jobs::insert(
+        &txn,
+        &JobPayload::AcquirerCall {
+            operation_id: op.id,
+        },
+        Utc::now(),
+    )
+    .await?;
     let value = answer(p.id);
     if let Some(claim) = claim {
         claim.complete(&txn, &value).await?;

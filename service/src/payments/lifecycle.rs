@@ -52,7 +52,9 @@ fn busy_or_invalid(status: PaymentStatus, allowed: &str, what: &str) -> ServiceE
     if status.is_pending() {
         ServiceError::OperationInProgress
     } else {
-        ServiceError::InvalidState(format!("the payment is {status}; only {allowed} payments can be {what}"))
+        ServiceError::InvalidState(format!(
+            "the payment is {status}; only {allowed} payments can be {what}"
+        ))
     }
 }
 
@@ -68,8 +70,24 @@ async fn start(
     let plan = plan(&p, status_of(&p)?)?;
     let op = insert_operation(&txn, &p, plan.kind, plan.amount, plan.reason.clone()).await?;
     let reason = format!("{} of {} requested", plan.kind.to_lowercase(), plan.amount);
-    transition(&txn, &p, p.clone().into(), plan.pending, &reason, Some(op.id), plan.event).await?;
-    let job = jobs::insert(&txn, &JobPayload::AcquirerCall { operation_id: op.id }, Utc::now()).await?;
+    transition(
+        &txn,
+        &p,
+        p.clone().into(),
+        plan.pending,
+        &reason,
+        Some(op.id),
+        plan.event,
+    )
+    .await?;
+    let job = jobs::insert(
+        &txn,
+        &JobPayload::AcquirerCall {
+            operation_id: op.id,
+        },
+        Utc::now(),
+    )
+    .await?;
     let value = answer(p.id);
     if let Some(claim) = claim {
         claim.complete(&txn, &value).await?;
@@ -82,7 +100,13 @@ async fn start(
 
 /// Captures `amount` (default: all that remains authorized); several partial captures are
 /// allowed up to the authorized amount.
-pub async fn capture(gw: &Gateway, caller: &Caller, id: Uuid, amount: Option<i64>, claim: Option<Claim>) -> Result<Value> {
+pub async fn capture(
+    gw: &Gateway,
+    caller: &Caller,
+    id: Uuid,
+    amount: Option<i64>,
+    claim: Option<Claim>,
+) -> Result<Value> {
     start(gw, caller, id, claim, |p, status| {
         if !matches!(status, Hold | Paid) || capturable(p) == 0 {
             return Err(if matches!(status, Hold | Paid) {
@@ -103,7 +127,13 @@ pub async fn capture(gw: &Gateway, caller: &Caller, id: Uuid, amount: Option<i64
 }
 
 /// Releases what remains of a hold (or `amount` of it).
-pub async fn release(gw: &Gateway, caller: &Caller, id: Uuid, amount: Option<i64>, claim: Option<Claim>) -> Result<Value> {
+pub async fn release(
+    gw: &Gateway,
+    caller: &Caller,
+    id: Uuid,
+    amount: Option<i64>,
+    claim: Option<Claim>,
+) -> Result<Value> {
     start(gw, caller, id, claim, |p, status| {
         if !matches!(status, Hold | Paid) || capturable(p) == 0 {
             return Err(if matches!(status, Hold | Paid) {
@@ -133,14 +163,20 @@ pub async fn refund(
     claim: Option<Claim>,
 ) -> Result<Value> {
     if reason.as_ref().is_some_and(|r| r.chars().count() > 500) {
-        return Err(ServiceError::invalid("TOO_LONG", &["reason"], "reason has at most 500 characters"));
+        return Err(ServiceError::invalid(
+            "TOO_LONG",
+            &["reason"],
+            "reason has at most 500 characters",
+        ));
     }
     start(gw, caller, id, claim, |p, status| {
         if status != Paid {
             return Err(busy_or_invalid(status, "PAID", "refunded"));
         }
         if refundable(p) == 0 {
-            return Err(ServiceError::InvalidState("nothing remains to refund".into()));
+            return Err(ServiceError::InvalidState(
+                "nothing remains to refund".into(),
+            ));
         }
         Ok(Plan {
             kind: kind::REFUND,
@@ -154,7 +190,12 @@ pub async fn refund(
 }
 
 /// Cancels a payment that was never sent to the acquirer.
-pub async fn cancel(gw: &Gateway, caller: &Caller, id: Uuid, claim: Option<Claim>) -> Result<Value> {
+pub async fn cancel(
+    gw: &Gateway,
+    caller: &Caller,
+    id: Uuid,
+    claim: Option<Claim>,
+) -> Result<Value> {
     let txn = gw.db.begin().await?;
     let p = lock(&txn, caller, id).await?;
     let status = status_of(&p)?;
@@ -163,7 +204,16 @@ pub async fn cancel(gw: &Gateway, caller: &Caller, id: Uuid, claim: Option<Claim
             "the payment is {status}; only a payment not yet authorized (CREATED) can be cancelled"
         )));
     }
-    transition(&txn, &p, p.clone().into(), Cancelled, "cancelled by the merchant", None, "payment.cancelled").await?;
+    transition(
+        &txn,
+        &p,
+        p.clone().into(),
+        Cancelled,
+        "cancelled by the merchant",
+        None,
+        "payment.cancelled",
+    )
+    .await?;
     let value = answer(p.id);
     if let Some(claim) = claim {
         claim.complete(&txn, &value).await?;

@@ -5,14 +5,18 @@ mod lifecycle;
 mod outcome;
 mod query;
 
-pub use create::{CaptureMethod, ChargeCustomerInput, CreatePaymentInput, charge_customer, create_payment};
+pub use create::{
+    CaptureMethod, ChargeCustomerInput, CreatePaymentInput, charge_customer, create_payment,
+};
 pub use lifecycle::{cancel, capturable, capture, refund, refundable, release};
 pub use outcome::{apply_answer, mark_inconclusive, operation_request};
 pub use query::{PaymentFilter, get, items, list, operations, status_history};
 
 use chrono::Utc;
 use entity::{operation, payment, status_history as history};
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Set,
+};
 use uuid::Uuid;
 
 use crate::error::{Result, ServiceError};
@@ -41,7 +45,11 @@ pub fn status_of(p: &payment::Model) -> Result<PaymentStatus> {
 }
 
 /// Loads the caller's payment with its row locked for the rest of the transaction.
-pub(crate) async fn lock(conn: &impl ConnectionTrait, caller: &Caller, id: Uuid) -> Result<payment::Model> {
+pub(crate) async fn lock(
+    conn: &impl ConnectionTrait,
+    caller: &Caller,
+    id: Uuid,
+) -> Result<payment::Model> {
     payment::Entity::find_by_id(id)
         .filter(payment::Column::MerchantId.eq(caller.merchant_id))
         .filter(payment::Column::Mode.eq(caller.mode.as_str()))
@@ -64,7 +72,9 @@ pub(crate) async fn transition(
 ) -> Result<payment::Model> {
     let from = status_of(current)?;
     if from != to && !from.can_move_to(to) {
-        return Err(ServiceError::InvalidState(format!("a {from} payment cannot become {to}")));
+        return Err(ServiceError::InvalidState(format!(
+            "a {from} payment cannot become {to}"
+        )));
     }
     changed.status = Set(to.as_str().into());
     changed.updated_at = Set(Utc::now());

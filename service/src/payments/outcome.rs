@@ -13,27 +13,39 @@ use crate::jobs::{self, JobPayload};
 use crate::status::PaymentStatus::{self, *};
 
 async fn load_op(conn: &impl ConnectionTrait, id: Uuid) -> Result<operation::Model> {
-    operation::Entity::find_by_id(id).one(conn).await?.ok_or(ServiceError::NotFound)
+    operation::Entity::find_by_id(id)
+        .one(conn)
+        .await?
+        .ok_or(ServiceError::NotFound)
 }
 
 /// The acquirer call an operation stands for, or None once it is no longer pending.
-pub async fn operation_request(gw: &Gateway, operation_id: Uuid) -> Result<Option<AcquirerRequest>> {
+pub async fn operation_request(
+    gw: &Gateway,
+    operation_id: Uuid,
+) -> Result<Option<AcquirerRequest>> {
     let op = load_op(&gw.db, operation_id).await?;
     if op.status != op_status::PENDING {
         return Ok(None);
     }
-    let p = payment::Entity::find_by_id(op.payment_id).one(&gw.db).await?.ok_or(ServiceError::NotFound)?;
+    let p = payment::Entity::find_by_id(op.payment_id)
+        .one(&gw.db)
+        .await?
+        .ok_or(ServiceError::NotFound)?;
     let reference = || {
-        p.acquirer_reference
-            .clone()
-            .ok_or_else(|| ServiceError::Internal(format!("payment {} has no acquirer reference", p.id)))
+        p.acquirer_reference.clone().ok_or_else(|| {
+            ServiceError::Internal(format!("payment {} has no acquirer reference", p.id))
+        })
     };
     let req = match op.kind.as_str() {
         kind::CHARGE | kind::AUTHORIZE => {
-            let pm_id = p
-                .payment_method_id
-                .ok_or_else(|| ServiceError::Internal(format!("payment {} has no payment method", p.id)))?;
-            let pm = payment_method::Entity::find_by_id(pm_id).one(&gw.db).await?.ok_or(ServiceError::NotFound)?;
+            let pm_id = p.payment_method_id.ok_or_else(|| {
+                ServiceError::Internal(format!("payment {} has no payment method", p.id))
+            })?;
+            let pm = payment_method::Entity::find_by_id(pm_id)
+                .one(&gw.db)
+                .await?
+                .ok_or(ServiceError::NotFound)?;
             AcquirerRequest::Payment {
                 token: pm.token,
                 amount: op.amount,
@@ -41,10 +53,23 @@ pub async fn operation_request(gw: &Gateway, operation_id: Uuid) -> Result<Optio
                 capture: op.kind == kind::CHARGE,
             }
         }
-        kind::CAPTURE => AcquirerRequest::Capture { reference: reference()?, amount: op.amount },
-        kind::RELEASE => AcquirerRequest::Release { reference: reference()?, amount: op.amount },
-        kind::REFUND => AcquirerRequest::Refund { reference: reference()?, amount: op.amount },
-        other => return Err(ServiceError::Internal(format!("unknown operation kind {other}"))),
+        kind::CAPTURE => AcquirerRequest::Capture {
+            reference: reference()?,
+            amount: op.amount,
+        },
+        kind::RELEASE => AcquirerRequest::Release {
+            reference: reference()?,
+            amount: op.amount,
+        },
+        kind::REFUND => AcquirerRequest::Refund {
+            reference: reference()?,
+            amount: op.amount,
+        },
+        other => {
+            return Err(ServiceError::Internal(format!(
+                "unknown operation kind {other}"
+            )));
+        }
     };
     Ok(Some(req))
 }
@@ -56,7 +81,12 @@ fn settled_status(p: &payment::Model) -> PaymentStatus {
 
 /// Applies a definite answer: the operation, the payment's amounts and status, the history
 /// and the event, and the job's completion, in one transaction. Applying twice is a no-op.
-pub async fn apply_answer(gw: &Gateway, operation_id: Uuid, job_id: Uuid, answer: &AcquirerAnswer) -> Result<()> {
+pub async fn apply_answer(
+    gw: &Gateway,
+    operation_id: Uuid,
+    job_id: Uuid,
+    answer: &AcquirerAnswer,
+) -> Result<()> {
     let txn = gw.db.begin().await?;
     let op = load_op(&txn, operation_id).await?;
     let p = payment::Entity::find_by_id(op.payment_id)
@@ -97,15 +127,33 @@ pub async fn apply_answer(gw: &Gateway, operation_id: Uuid, job_id: Uuid, answer
                 kind::RELEASE => {
                     pay.released_amount = Set(p.released_amount + amount);
                     let left = p.authorized_amount - p.captured_amount - p.released_amount - amount;
-                    let to = if p.captured_amount > 0 { Paid } else if left > 0 { Hold } else { Released };
+                    let to = if p.captured_amount > 0 {
+                        Paid
+                    } else if left > 0 {
+                        Hold
+                    } else {
+                        Released
+                    };
                     (to, "payment.released", "released")
                 }
                 kind::REFUND => {
                     let refunded = p.refunded_amount + amount;
                     pay.refunded_amount = Set(refunded);
-                    (if refunded == p.captured_amount { Refunded } else { Paid }, "payment.refunded", "refunded")
+                    (
+                        if refunded == p.captured_amount {
+                            Refunded
+                        } else {
+                            Paid
+                        },
+                        "payment.refunded",
+                        "refunded",
+                    )
                 }
-                other => return Err(ServiceError::Internal(format!("unknown operation kind {other}"))),
+                other => {
+                    return Err(ServiceError::Internal(format!(
+                        "unknown operation kind {other}"
+                    )));
+                }
             }
         }
         AcquirerAnswer::Declined { code, message, .. } => {
@@ -123,7 +171,11 @@ pub async fn apply_answer(gw: &Gateway, operation_id: Uuid, job_id: Uuid, answer
                         (Error, "payment.payment_failure", "declined")
                     }
                 }
-                _ => (settled_status(&p), "payment.operation_failed", "operation failed"),
+                _ => (
+                    settled_status(&p),
+                    "payment.operation_failed",
+                    "operation failed",
+                ),
             }
         }
     };
@@ -160,8 +212,16 @@ pub async fn mark_inconclusive(
     row.attempts = Set(attempts);
     row.updated_at = Set(Utc::now());
     row.update(&txn).await?;
-    let run_at = Utc::now() + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::seconds(5));
-    jobs::reschedule(&txn, job, &JobPayload::ResolveOperation { operation_id }, run_at, Some(error)).await?;
+    let run_at =
+        Utc::now() + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::seconds(5));
+    jobs::reschedule(
+        &txn,
+        job,
+        &JobPayload::ResolveOperation { operation_id },
+        run_at,
+        Some(error),
+    )
+    .await?;
     txn.commit().await?;
     Ok(())
 }

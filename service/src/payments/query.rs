@@ -1,7 +1,9 @@
 //! Reading payments: one, a filtered page, and their items, operations and history.
 use chrono::{DateTime, Utc};
 use entity::{operation, payment, payment_item, status_history};
-use sea_orm::{ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+};
 use uuid::Uuid;
 
 use crate::error::{Result, ServiceError};
@@ -30,14 +32,19 @@ pub struct PaymentFilter {
 }
 
 /// A page of payments, newest first, by keyset on (created_at, id).
-pub async fn list(gw: &Gateway, caller: &Caller, filter: &PaymentFilter, page: PageRequest) -> Result<Page<payment::Model>> {
+pub async fn list(
+    gw: &Gateway,
+    caller: &Caller,
+    filter: &PaymentFilter,
+    page: PageRequest,
+) -> Result<Page<payment::Model>> {
     let mut cond = Condition::all()
         .add(payment::Column::MerchantId.eq(caller.merchant_id))
         .add(payment::Column::Mode.eq(caller.mode.as_str()));
-    if let Some(statuses) = &filter.status {
-        if !statuses.is_empty() {
-            cond = cond.add(payment::Column::Status.is_in(statuses.iter().map(|s| s.as_str())));
-        }
+    if let Some(statuses) = &filter.status
+        && !statuses.is_empty()
+    {
+        cond = cond.add(payment::Column::Status.is_in(statuses.iter().map(|s| s.as_str())));
     }
     if let Some(c) = filter.customer_id {
         cond = cond.add(payment::Column::CustomerId.eq(c));
@@ -51,12 +58,19 @@ pub async fn list(gw: &Gateway, caller: &Caller, filter: &PaymentFilter, page: P
     if let Some(t) = filter.created_before {
         cond = cond.add(payment::Column::CreatedAt.lt(t));
     }
-    let total = payment::Entity::find().filter(cond.clone()).count(&gw.db).await?;
+    let total = payment::Entity::find()
+        .filter(cond.clone())
+        .count(&gw.db)
+        .await?;
     if let Some(Cursor { created_at, id }) = page.after {
         cond = cond.add(
             Condition::any()
                 .add(payment::Column::CreatedAt.lt(created_at))
-                .add(Condition::all().add(payment::Column::CreatedAt.eq(created_at)).add(payment::Column::Id.lt(id))),
+                .add(
+                    Condition::all()
+                        .add(payment::Column::CreatedAt.eq(created_at))
+                        .add(payment::Column::Id.lt(id)),
+                ),
         );
     }
     let rows = payment::Entity::find()
@@ -66,7 +80,10 @@ pub async fn list(gw: &Gateway, caller: &Caller, filter: &PaymentFilter, page: P
         .limit(page.first + 1)
         .all(&gw.db)
         .await?;
-    Ok(Page::from_rows(rows, page.first, total, |p| Cursor { created_at: p.created_at, id: p.id }))
+    Ok(Page::from_rows(rows, page.first, total, |p| Cursor {
+        created_at: p.created_at,
+        id: p.id,
+    }))
 }
 
 pub async fn items(gw: &Gateway, payment_id: Uuid) -> Result<Vec<payment_item::Model>> {

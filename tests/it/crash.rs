@@ -1,0 +1,216 @@
+//! Jobs survive a killed worker and a Redis that goes away (PostgreSQL + Redis mode, with
+//! real processes and a private redis-server).
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::support::{Backend, Options, TestApp, pg_enabled};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_redis(port: u16) -> Killed {
+    let child = Command::new("redis-server")
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("redis-server is installed (the PostgreSQL + Redis tests need it)");
+    let server = Killed(child);
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return server;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("private redis-server did not start on {port}");
+}
+
+fn worker_process(app: &TestApp) -> Killed {
+    let s = &app.settings;
+    let child = Command::new(env!("CARGO_BIN_EXE_paygate"))
+        .arg("worker")
+        .env("PAYGATE_DATABASE_URL", &s.database_url)
+        .env(
+            "PAYGATE_REDIS_URL",
+            s.redis_url.as_deref().unwrap_or_default(),
+        )
+        .env("PAYGATE_REDIS_PREFIX", &s.redis_prefix)
+        .env("PAYGATE_SIMULATOR_URL", &s.simulator_url)
+        .env("PAYGATE_JOB_LEASE_MS", "1000")
+        .env("PAYGATE_DISPATCH_INTERVAL_MS", "100")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn paygate worker");
+    Killed(child)
+}
+
+async fn job_status(app: &TestApp) -> Vec<String> {
+    use sea_orm::{EntityTrait, QuerySelect};
+    entity::job::Entity::find()
+        .select_only()
+        .column(entity::job::Column::Status)
+        .into_tuple()
+        .all(&app.gw.db)
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_worker_killed_mid_job_loses_nothing_and_charges_once() {
+    if !pg_enabled() {
+        return;
+    }
+    let app = TestApp::spawn_with(
+        Backend::PostgresRedis,
+        Options {
+            worker: false,
+            charge_wait: Duration::from_millis(300),
+            job_lease: Duration::from_secs(1),
+            sim_latency: Duration::from_millis(1500),
+            ..Options::default()
+        },
+    )
+    .await;
+    let c = app.customer_with_card("4242424242424242").await;
+    let mut first = worker_process(&app);
+    let p = app.charge(&c, 4200, "AUTOMATIC", None).await["payment"].clone();
+    assert_eq!(p["status"], "PENDING_CHARGE");
+    // The worker process has the job and waits for the (slow) acquirer: kill it.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    first.0.kill().expect("kill worker");
+    let _ = first.0.wait();
+    assert_eq!(job_status(&app).await, vec!["DISPATCHED"]);
+    // Another worker takes the job over once its lease has run out.
+    let shutdown = CancellationToken::new();
+    tokio::spawn(worker::run(app.gw.clone(), shutdown.clone()));
+    let p = app
+        .wait_for_status(p["id"].as_str().unwrap(), "PAID", Duration::from_secs(20))
+        .await;
+    assert_eq!(p["capturedAmount"], 4200);
+    assert_eq!(app.acquirer_effects().await, 1, "one acquirer effect");
+    assert_eq!(job_status(&app).await, vec!["DONE"]);
+    shutdown.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_redis_that_goes_away_delays_jobs_but_loses_none() {
+    if !pg_enabled() {
+        return;
+    }
+    let port = free_port();
+    let redis = start_redis(port);
+    let app = TestApp::spawn_with(
+        Backend::PostgresRedis,
+        Options {
+            charge_wait: Duration::from_millis(1500),
+            job_lease: Duration::from_secs(2),
+            redis_url: Some(format!("redis://127.0.0.1:{port}")),
+            ..Options::default()
+        },
+    )
+    .await;
+    let c = app.customer_with_card("4242424242424242").await;
+    let first = app.charge(&c, 100, "AUTOMATIC", None).await["payment"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    app.wait_for_status(&first, "PAID", Duration::from_secs(20))
+        .await;
+
+    drop(redis);
+    let ready = app
+        .client
+        .get(format!("{}/readyz", app.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status().as_u16(), 503);
+    let p = app.charge(&c, 200, "AUTOMATIC", None).await["payment"].clone();
+    assert_eq!(
+        p["status"], "PENDING_CHARGE",
+        "committed, waiting for the queue"
+    );
+
+    let _redis = start_redis(port);
+    let p = app
+        .wait_for_status(p["id"].as_str().unwrap(), "PAID", Duration::from_secs(30))
+        .await;
+    assert_eq!(p["capturedAmount"], 200);
+    let ready = app
+        .client
+        .get(format!("{}/readyz", app.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status().as_u16(), 200);
+    assert_eq!(app.acquirer_effects().await, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_job_lost_from_the_queue_is_handed_out_again() {
+    if !pg_enabled() {
+        return;
+    }
+    let app = TestApp::spawn_with(
+        Backend::PostgresRedis,
+        Options {
+            worker: false,
+            charge_wait: Duration::from_millis(200),
+            job_lease: Duration::from_secs(1),
+            ..Options::default()
+        },
+    )
+    .await;
+    let c = app.customer_with_card("4242424242424242").await;
+    let p = app.charge(&c, 300, "AUTOMATIC", None).await["payment"].clone();
+    assert_eq!(p["status"], "PENDING_CHARGE");
+    // Lose every queued job of this deployment, as a flushed Redis would.
+    let client = redis::Client::open(app.settings.redis_url.clone().unwrap()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{}*", app.settings.redis_prefix))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(
+        !keys.is_empty(),
+        "the job was queued under the deployment's prefix"
+    );
+    let _: () = redis::cmd("DEL")
+        .arg(&keys)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let shutdown = CancellationToken::new();
+    tokio::spawn(worker::run(app.gw.clone(), shutdown.clone()));
+    let p = app
+        .wait_for_status(p["id"].as_str().unwrap(), "PAID", Duration::from_secs(20))
+        .await;
+    assert_eq!(p["capturedAmount"], 300);
+    shutdown.cancel();
+}

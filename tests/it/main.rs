@@ -1,0 +1,13 @@
+//! Paygate's integration tests: GraphQL over HTTP against a real server, worker and
+//! acquirer simulator, on SQLite and (when switched on) PostgreSQL + Redis.
+mod support;
+
+mod auth;
+mod charges;
+mod cli;
+mod concurrency;
+mod crash;
+mod idempotency;
+mod lifecycle;
+mod queries;
+mod validation;

@@ -1,0 +1,364 @@
+//! The test harness: a real Paygate (API on port 0, worker, acquirer simulator on port 0)
+//! on its own database, spoken to over HTTP like any client.
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use service::{Gateway, Settings};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+/// The PostgreSQL + Redis tests run when this is set (`.ci/run` always sets it); they then
+/// fail, never skip, when the servers are unreachable.
+pub const PG_ENV: &str = "PAYGATE_TEST_POSTGRES_URL";
+pub const REDIS_ENV: &str = "PAYGATE_TEST_REDIS_URL";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    PostgresRedis,
+}
+
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub worker: bool,
+    pub charge_wait: Duration,
+    pub acquirer_timeout: Duration,
+    pub slow_delay: Duration,
+    pub job_lease: Duration,
+    pub resolve_delay: Duration,
+    /// Overrides the Redis URL (a private redis-server).
+    pub redis_url: Option<String>,
+    /// Latency the simulator adds to every answer.
+    pub sim_latency: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            worker: true,
+            charge_wait: Duration::from_secs(10),
+            acquirer_timeout: Duration::from_secs(5),
+            slow_delay: Duration::from_secs(15),
+            job_lease: Duration::from_secs(3),
+            resolve_delay: Duration::from_millis(200),
+            redis_url: None,
+            sim_latency: Duration::ZERO,
+        }
+    }
+}
+
+pub struct TestApp {
+    pub url: String,
+    pub sim_url: String,
+    pub key: String,
+    pub live_key: String,
+    pub gw: Gateway,
+    pub settings: Settings,
+    pub client: reqwest::Client,
+    shutdown: CancellationToken,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// Whether the PostgreSQL + Redis tests are switched on.
+pub fn pg_enabled() -> bool {
+    std::env::var(PG_ENV).is_ok_and(|v| !v.is_empty())
+}
+
+/// Makes a fresh PostgreSQL database for one test and returns its URL.
+pub async fn fresh_postgres_database() -> String {
+    let admin = std::env::var(PG_ENV).expect("PAYGATE_TEST_POSTGRES_URL");
+    let name = format!("paygate_test_{}", Uuid::new_v4().simple());
+    let db = sea_orm::Database::connect(admin.clone())
+        .await
+        .unwrap_or_else(|e| panic!("PostgreSQL at {admin} is unreachable: {e}"));
+    use sea_orm::ConnectionTrait;
+    db.execute_unprepared(&format!("CREATE DATABASE {name}"))
+        .await
+        .expect("create test database");
+    db.close().await.ok();
+    let base = admin
+        .rsplit_once('/')
+        .map(|(b, _)| b.to_string())
+        .expect("database URL with a path");
+    format!("{base}/{name}")
+}
+
+pub fn redis_url() -> String {
+    std::env::var(REDIS_ENV).unwrap_or_else(|_| panic!("{REDIS_ENV} must be set with {PG_ENV}"))
+}
+
+pub fn test_settings(
+    dir: &std::path::Path,
+    backend: Backend,
+    database_url: String,
+    opts: &Options,
+) -> Settings {
+    Settings {
+        addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        database_url,
+        redis_url: match backend {
+            Backend::Sqlite => None,
+            Backend::PostgresRedis => Some(opts.redis_url.clone().unwrap_or_else(redis_url)),
+        },
+        redis_prefix: format!("paygate-test-{}", Uuid::new_v4().simple()),
+        job_store: dir.join("jobs.db").to_string_lossy().into_owned(),
+        simulator_url: String::new(),
+        simulator_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        simulator_latency: Duration::ZERO,
+        simulator_error_rate: 0.0,
+        simulator_slow: opts.slow_delay,
+        acquirer_timeout: opts.acquirer_timeout,
+        charge_wait: opts.charge_wait,
+        job_lease: opts.job_lease,
+        dispatch_interval: Duration::from_millis(100),
+        resolve_delay: opts.resolve_delay,
+        worker_concurrency: 32,
+        database_pool: 10,
+        public_url: String::new(),
+    }
+}
+
+/// Starts a simulator on port 0 and returns its URL.
+pub async fn start_simulator(
+    config: simulator::SimulatorConfig,
+    shutdown: CancellationToken,
+) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind simulator");
+    let addr = listener.local_addr().expect("simulator addr");
+    tokio::spawn(async move {
+        simulator::serve(listener, config, async move { shutdown.cancelled().await }).await
+    });
+    format!("http://{addr}")
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> TestApp {
+        TestApp::spawn_with(backend, Options::default()).await
+    }
+
+    pub async fn spawn_with(backend: Backend, opts: Options) -> TestApp {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let database_url = match backend {
+            Backend::Sqlite => format!(
+                "sqlite://{}?mode=rwc",
+                dir.path().join("paygate.db").display()
+            ),
+            Backend::PostgresRedis => fresh_postgres_database().await,
+        };
+        let mut settings = test_settings(dir.path(), backend, database_url, &opts);
+        let shutdown = CancellationToken::new();
+        settings.simulator_url = start_simulator(
+            simulator::SimulatorConfig {
+                latency: opts.sim_latency,
+                error_rate: 0.0,
+                slow_delay: opts.slow_delay,
+            },
+            shutdown.clone(),
+        )
+        .await;
+        let gw = Gateway::connect(settings.clone(), true)
+            .await
+            .expect("gateway connects");
+        if opts.worker {
+            tokio::spawn(worker::run(gw.clone(), shutdown.clone()));
+        }
+        let app = api::Application::build(gw.clone(), settings.addr)
+            .await
+            .expect("bind api");
+        let addr = app.local_addr().expect("api addr");
+        tokio::spawn(app.run(shutdown.clone()));
+        let made = service::merchants::create_merchant(&gw.db, "Test merchant")
+            .await
+            .expect("merchant");
+        TestApp {
+            url: format!("http://{addr}"),
+            sim_url: settings.simulator_url.clone(),
+            key: made.test_key.expose().to_string(),
+            live_key: made.live_key.expose().to_string(),
+            gw,
+            settings,
+            client: reqwest::Client::new(),
+            shutdown,
+            _dir: dir,
+        }
+    }
+
+    /// Sends a GraphQL request with `key`; returns the HTTP status and the JSON body.
+    pub async fn gql_as(&self, key: Option<&str>, query: &str, variables: Value) -> (u16, Value) {
+        let mut req = self
+            .client
+            .post(format!("{}/graphql", self.url))
+            .json(&json!({"query": query, "variables": variables}));
+        if let Some(key) = key {
+            req = req.bearer_auth(key);
+        }
+        let res = req.send().await.expect("request sent");
+        let status = res.status().as_u16();
+        (status, res.json().await.expect("JSON body"))
+    }
+
+    /// Sends GraphQL with the test key and returns `data`, failing on any GraphQL error.
+    pub async fn gql(&self, query: &str, variables: Value) -> Value {
+        let (status, body) = self.gql_as(Some(&self.key), query, variables).await;
+        assert_eq!(status, 200, "HTTP status for {query}: {body}");
+        assert!(
+            body.get("errors").is_none(),
+            "GraphQL errors for {query}: {body}"
+        );
+        body["data"].clone()
+    }
+
+    pub async fn create_customer(&self) -> String {
+        let data = self
+            .gql(
+                "mutation($i: CreateCustomerInput!) { createCustomer(input: $i) { customer { id } errors { code } } }",
+                json!({"i": {"email": "buyer@example.com", "name": "Ada Buyer"}}),
+            )
+            .await;
+        data["createCustomer"]["customer"]["id"]
+            .as_str()
+            .expect("customer id")
+            .to_string()
+    }
+
+    pub async fn add_card(&self, customer_id: &str, number: &str) -> String {
+        let data = self
+            .gql(
+                "mutation($i: AddTestCardInput!) { addTestCard(input: $i) { paymentMethod { id } errors { code message } } }",
+                json!({"i": {"customerId": customer_id, "number": number, "expMonth": 12, "expYear": 2030}}),
+            )
+            .await;
+        data["addTestCard"]["paymentMethod"]["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("card added: {data}"))
+            .to_string()
+    }
+
+    /// A customer with one stored card.
+    pub async fn customer_with_card(&self, number: &str) -> String {
+        let c = self.create_customer().await;
+        self.add_card(&c, number).await;
+        c
+    }
+
+    /// Runs chargeCustomer and returns its payload.
+    pub async fn charge(
+        &self,
+        customer_id: &str,
+        amount: i64,
+        capture: &str,
+        key: Option<&str>,
+    ) -> Value {
+        let data = self
+            .gql(
+                &format!("mutation($i: ChargeCustomerInput!) {{ chargeCustomer(input: $i) {{ {PAYLOAD} }} }}"),
+                json!({"i": {"customerId": customer_id, "amount": amount, "currency": "EUR",
+                             "captureMethod": capture, "idempotencyKey": key}}),
+            )
+            .await;
+        data["chargeCustomer"].clone()
+    }
+
+    /// Runs a payment mutation (capturePayment, refundPayment, …) and returns its payload.
+    pub async fn payment_mutation(&self, name: &str, input: Value) -> Value {
+        let input_type = match name {
+            "capturePayment" | "releasePayment" => "AmountInput",
+            "refundPayment" => "RefundPaymentInput",
+            "cancelPayment" => "CancelPaymentInput",
+            other => panic!("unknown mutation {other}"),
+        };
+        let data = self
+            .gql(
+                &format!("mutation($i: {input_type}!) {{ {name}(input: $i) {{ {PAYLOAD} }} }}"),
+                json!({"i": input}),
+            )
+            .await;
+        data[name].clone()
+    }
+
+    pub async fn payment(&self, id: &str) -> Value {
+        let data = self
+            .gql(
+                &format!("query($id: ID!) {{ payment(id: $id) {{ {PAYMENT} }} }}"),
+                json!({"id": id}),
+            )
+            .await;
+        data["payment"].clone()
+    }
+
+    /// Polls until the payment reaches `status`, or fails after `within`.
+    pub async fn wait_for_status(&self, id: &str, status: &str, within: Duration) -> Value {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let p = self.payment(id).await;
+            if p["status"] == status {
+                return p;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "payment never became {status}: {p}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The simulator's count of money calls that took effect.
+    pub async fn acquirer_effects(&self) -> u64 {
+        let v: Value = self
+            .client
+            .get(format!("{}/v1/stats", self.sim_url))
+            .send()
+            .await
+            .expect("stats")
+            .json()
+            .await
+            .expect("json");
+        v["effects"].as_u64().expect("effects")
+    }
+}
+
+pub const PAYMENT: &str = "id status amount currency authorizedAmount capturedAmount releasedAmount refundedAmount \
+    refundableAmount capturableAmount errorCode customerId clientReference \
+    items { name unitPrice vatRate quantity total vatAmount } \
+    operations { kind amount status errorCode } statusHistory { status reason }";
+
+pub const PAYLOAD: &str = "payment { id status amount currency authorizedAmount capturedAmount releasedAmount \
+    refundedAmount refundableAmount capturableAmount errorCode operations { kind amount status errorCode } \
+    statusHistory { status reason } } errors { code field message }";
+
+/// Declares a test that runs once on the embedded default (SQLite, apalis-sqlite) and once
+/// on PostgreSQL + Redis when those tests are switched on.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn on_sqlite() {
+                super::$name(
+                    $crate::support::TestApp::spawn($crate::support::Backend::Sqlite).await,
+                )
+                .await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn on_postgres_and_redis() {
+                if !$crate::support::pg_enabled() {
+                    return;
+                }
+                super::$name(
+                    $crate::support::TestApp::spawn($crate::support::Backend::PostgresRedis).await,
+                )
+                .await;
+            }
+        }
+    };
+}
