@@ -1,11 +1,16 @@
 //! Routes: GraphQL with API-key auth, GraphiQL, and health checks.
-use async_graphql::http::GraphiQLSource;
-use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
+use std::time::Duration;
+
+use async_graphql::Data;
+use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, GraphiQLSource};
+use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
 use axum::extract::State;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use futures::{SinkExt, StreamExt};
 use serde_json::json;
 use service::{Gateway, ServiceError, merchants};
 
@@ -21,6 +26,7 @@ pub fn router(gw: Gateway) -> Router {
     let schema = graphql::schema(Some(gw.clone()));
     Router::new()
         .route("/graphql", get(graphiql).post(graphql_handler))
+        .route("/graphql/ws", get(graphql_ws))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .with_state(AppState { gw, schema })
@@ -72,10 +78,78 @@ async fn graphql_handler(
     GraphQLResponse::from(app.schema.execute(req).await).into_response()
 }
 
+/// graphql-transport-ws. The API key comes in `connection_init`'s payload (`apiKey`, or
+/// `Authorization: Bearer …`); a missing or bad key closes the connection with 4403.
+async fn graphql_ws(
+    State(app): State<AppState>,
+    protocol: GraphQLProtocol,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    upgrade
+        .protocols(ALL_WEBSOCKET_PROTOCOLS)
+        .on_upgrade(move |socket| serve_ws(app, protocol, socket))
+}
+
+fn key_from_init(text: &str) -> Option<String> {
+    let msg: serde_json::Value = serde_json::from_str(text).ok()?;
+    if msg.get("type")?.as_str()? != "connection_init" {
+        return None;
+    }
+    let payload = msg.get("payload")?;
+    if let Some(key) = payload.get("apiKey").and_then(|v| v.as_str()) {
+        return Some(key.to_string());
+    }
+    let auth = payload
+        .get("Authorization")
+        .or_else(|| payload.get("authorization"))?
+        .as_str()?;
+    let (scheme, key) = auth.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| key.trim().to_string())
+}
+
+async fn serve_ws(app: AppState, protocol: GraphQLProtocol, socket: WebSocket) {
+    let (mut sink, mut stream) = socket.split();
+    let first = tokio::time::timeout(Duration::from_secs(10), stream.next()).await;
+    let Ok(Some(Ok(Message::Text(init)))) = first else {
+        let _ = sink
+            .send(close(4408, "Connection initialisation timeout"))
+            .await;
+        return;
+    };
+    let caller = match key_from_init(&init) {
+        Some(key) => merchants::authenticate(&app.gw.db, &key).await.ok(),
+        None => None,
+    };
+    let Some(caller) = caller else {
+        let _ = sink.send(close(4403, "Forbidden")).await;
+        return;
+    };
+    // Hand the init message on to async-graphql, which answers connection_ack.
+    let stream = futures::stream::once(async move { Ok(Message::Text(init)) }).chain(stream);
+    GraphQLWebSocket::new_with_pair(sink, stream, app.schema.clone(), protocol)
+        .on_connection_init(move |_| async move {
+            let mut data = Data::default();
+            data.insert(caller);
+            Ok(data)
+        })
+        .serve()
+        .await;
+}
+
+fn close(code: u16, reason: &str) -> Message {
+    Message::Close(Some(CloseFrame {
+        code,
+        reason: reason.into(),
+    }))
+}
+
 async fn graphiql() -> Html<String> {
     Html(
         GraphiQLSource::build()
             .endpoint("/graphql")
+            .subscription_endpoint("/graphql/ws")
             .title("Paygate GraphiQL — put your key in Headers: {\"Authorization\": \"Bearer sk_test_…\"}")
             .finish(),
     )

@@ -14,6 +14,8 @@ pub struct Model {
     pub attempts: i32,
     pub run_at: DateTimeUtc,
     pub dispatched_at: Option<DateTimeUtc>,
+    /// Counts hand-outs; a queued copy carrying an older number is stale and skipped.
+    pub dispatches: i32,
     pub last_error: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,

@@ -10,3 +10,6 @@ pub mod payment;
 pub mod payment_item;
 pub mod payment_method;
 pub mod status_history;
+pub mod webhook_attempt;
+pub mod webhook_delivery;
+pub mod webhook_endpoint;

@@ -1,35 +1,34 @@
 //! The append-only event log. Events are written in the same transaction as the change
-//! they report, so an event exists exactly when its change does.
-use chrono::Utc;
+//! they report, together with the job that fans them out to webhooks and subscribers, so an
+//! event exists exactly when its change does and is never lost on its way out.
+use chrono::{DateTime, Utc};
 use entity::{event, payment};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set,
 };
-use serde_json::{Value, json};
+use serde_json::Value;
 use uuid::Uuid;
 
-use crate::error::Result;
+use crate::error::{Result, ServiceError};
+use crate::gateway::Gateway;
+use crate::jobs::{self, JobPayload};
+use crate::merchants::Caller;
+use crate::page::{Cursor, Page, PageRequest};
 
-/// The object a payment event carries: what a webhook receiver needs, never card data.
+/// The payment as it was when the event happened: every field (camelCase), never card data.
 pub fn payment_snapshot(p: &payment::Model) -> Value {
-    json!({
-        "id": p.id,
-        "object": "payment",
-        "livemode": p.mode == "live",
-        "status": p.status,
-        "currency": p.currency,
-        "amount": p.amount,
-        "authorizedAmount": p.authorized_amount,
-        "capturedAmount": p.captured_amount,
-        "releasedAmount": p.released_amount,
-        "refundedAmount": p.refunded_amount,
-        "customerId": p.customer_id,
-        "clientReference": p.client_reference,
-        "errorCode": p.error_code,
-        "createdAt": p.created_at,
-        "updatedAt": p.updated_at,
-    })
+    let mut v = serde_json::to_value(p).unwrap_or(Value::Null);
+    if let Value::Object(map) = &mut v {
+        map.insert("object".into(), "payment".into());
+        map.insert("livemode".into(), (p.mode == "live").into());
+    }
+    v
+}
+
+/// Reads a payment back out of an event's snapshot.
+pub fn payment_from_snapshot(data: &Value) -> Option<payment::Model> {
+    serde_json::from_value(data.clone()).ok()
 }
 
 /// Records a payment event with the payment's next sequence number. The caller holds the
@@ -48,7 +47,7 @@ pub async fn record_payment_event(
         .into_tuple()
         .one(conn)
         .await?;
-    Ok(event::ActiveModel {
+    let ev = event::ActiveModel {
         id: Set(Uuid::now_v7()),
         merchant_id: Set(p.merchant_id),
         mode: Set(p.mode.clone()),
@@ -59,5 +58,95 @@ pub async fn record_payment_event(
         created_at: Set(Utc::now()),
     }
     .insert(conn)
-    .await?)
+    .await?;
+    jobs::insert(
+        conn,
+        &JobPayload::FanOutEvent { event_id: ev.id },
+        ev.created_at,
+    )
+    .await?;
+    Ok(ev)
+}
+
+/// The caller's event, or NOT_FOUND.
+pub async fn get(conn: &impl ConnectionTrait, caller: &Caller, id: Uuid) -> Result<event::Model> {
+    event::Entity::find_by_id(id)
+        .filter(event::Column::MerchantId.eq(caller.merchant_id))
+        .filter(event::Column::Mode.eq(caller.mode.as_str()))
+        .one(conn)
+        .await?
+        .ok_or(ServiceError::NotFound)
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct EventFilter {
+    pub event_type: Option<String>,
+    pub payment_id: Option<Uuid>,
+}
+
+/// Events newest first.
+pub async fn list(
+    gw: &Gateway,
+    caller: &Caller,
+    filter: &EventFilter,
+    page: PageRequest,
+) -> Result<Page<event::Model>> {
+    let mut cond = Condition::all()
+        .add(event::Column::MerchantId.eq(caller.merchant_id))
+        .add(event::Column::Mode.eq(caller.mode.as_str()));
+    if let Some(t) = &filter.event_type {
+        cond = cond.add(event::Column::EventType.eq(t.clone()));
+    }
+    if let Some(p) = filter.payment_id {
+        cond = cond.add(event::Column::PaymentId.eq(p));
+    }
+    let total = event::Entity::find()
+        .filter(cond.clone())
+        .count(&gw.db)
+        .await?;
+    if let Some(Cursor { created_at, id }) = page.after {
+        cond = cond.add(
+            Condition::any()
+                .add(event::Column::CreatedAt.lt(created_at))
+                .add(
+                    Condition::all()
+                        .add(event::Column::CreatedAt.eq(created_at))
+                        .add(event::Column::Id.lt(id)),
+                ),
+        );
+    }
+    let rows = event::Entity::find()
+        .filter(cond)
+        .order_by_desc(event::Column::CreatedAt)
+        .order_by_desc(event::Column::Id)
+        .limit(page.first + 1)
+        .all(&gw.db)
+        .await?;
+    Ok(Page::from_rows(rows, page.first, total, |e| Cursor {
+        created_at: e.created_at,
+        id: e.id,
+    }))
+}
+
+/// A payment's events after `sequence`, in order (for subscriptions catching up).
+pub async fn payment_events_after(
+    gw: &Gateway,
+    payment_id: Uuid,
+    sequence: i64,
+) -> Result<Vec<event::Model>> {
+    Ok(event::Entity::find()
+        .filter(event::Column::PaymentId.eq(payment_id))
+        .filter(event::Column::Sequence.gt(sequence))
+        .order_by_asc(event::Column::Sequence)
+        .all(&gw.db)
+        .await?)
+}
+
+/// The Standard Webhooks body: `{type, timestamp, data}`.
+pub fn webhook_body(ev: &event::Model) -> Value {
+    serde_json::json!({ "type": ev.event_type, "timestamp": rfc3339(ev.created_at), "data": ev.data })
+}
+
+fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }

@@ -7,9 +7,11 @@ use sea_orm::{DatabaseConnection, EntityTrait};
 use uuid::Uuid;
 
 use crate::acquirer::{Acquirer, HttpAcquirer};
+use crate::bus::Bus;
 use crate::error::{Result, ServiceError};
-use crate::jobs::{self, JobRef};
+use crate::jobs;
 use crate::queue::JobQueue;
+use crate::secrets::MasterKey;
 use crate::settings::Settings;
 
 #[derive(Clone)]
@@ -18,6 +20,10 @@ pub struct Gateway {
     pub queue: JobQueue,
     pub acquirer: Arc<dyn Acquirer>,
     pub settings: Arc<Settings>,
+    pub master_key: Arc<MasterKey>,
+    pub bus: Bus,
+    /// The client that sends webhooks.
+    pub http: reqwest::Client,
 }
 
 impl Gateway {
@@ -30,11 +36,30 @@ impl Gateway {
         let queue = JobQueue::connect(&settings).await?;
         let acquirer = HttpAcquirer::new(&settings.simulator_url, settings.acquirer_timeout)
             .map_err(ServiceError::Config)?;
+        let master_key = MasterKey::load(&settings)?;
+        let bus = match &queue {
+            JobQueue::Redis { conn, .. } => {
+                let url = settings.redis_url.as_deref().unwrap_or_default();
+                let client = redis::Client::open(url)
+                    .map_err(|e| ServiceError::Config(format!("PAYGATE_REDIS_URL: {e}")))?;
+                Bus::redis(client, conn.clone(), &settings.redis_prefix)
+            }
+            JobQueue::Sqlite { .. } => Bus::local(),
+        };
+        let http = reqwest::Client::builder()
+            .timeout(settings.webhook_timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent("Paygate-Webhooks/1")
+            .build()
+            .map_err(|e| ServiceError::Config(format!("webhook client: {e}")))?;
         Ok(Gateway {
             db,
             queue,
             acquirer: Arc::new(acquirer),
             settings: Arc::new(settings),
+            master_key: Arc::new(master_key),
+            bus,
+            http,
         })
     }
 
@@ -54,15 +79,15 @@ impl Gateway {
 
     /// Marks a job dispatched and pushes it; used by the request path and the dispatcher.
     pub async fn hand_out(&self, row: &entity::job::Model) {
-        match jobs::mark_dispatched(&self.db, row).await {
-            Ok(true) => {}
-            Ok(false) => return,
+        let job_ref = match jobs::mark_dispatched(&self.db, row).await {
+            Ok(Some(job_ref)) => job_ref,
+            Ok(None) => return,
             Err(e) => {
                 tracing::warn!(job_id = %row.id, error = %e, "could not mark a job dispatched");
                 return;
             }
-        }
-        if let Err(e) = self.queue.push(JobRef { job_id: row.id }).await {
+        };
+        if let Err(e) = self.queue.push(job_ref).await {
             tracing::warn!(job_id = %row.id, error = %e, "queue refused a job; the dispatcher will retry");
             if let Err(e) = jobs::mark_undispatched(&self.db, row.id, &e.to_string()).await {
                 tracing::warn!(job_id = %row.id, error = %e, "could not hand a job back");

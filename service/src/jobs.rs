@@ -27,6 +27,10 @@ pub enum JobPayload {
     AcquirerCall { operation_id: Uuid },
     /// Ask the acquirer what became of an operation whose answer never came.
     ResolveOperation { operation_id: Uuid },
+    /// Make the webhook deliveries of an event and publish it to live subscribers.
+    FanOutEvent { event_id: Uuid },
+    /// Send one webhook delivery (one attempt per run).
+    DeliverWebhook { delivery_id: Uuid },
 }
 
 impl JobPayload {
@@ -34,14 +38,19 @@ impl JobPayload {
         match self {
             JobPayload::AcquirerCall { .. } => "acquirer_call",
             JobPayload::ResolveOperation { .. } => "resolve_operation",
+            JobPayload::FanOutEvent { .. } => "fan_out_event",
+            JobPayload::DeliverWebhook { .. } => "deliver_webhook",
         }
     }
 }
 
-/// What travels through the queue: only the row's id.
+/// What travels through the queue: the row's id and which hand-out this copy is. When a
+/// job is handed out again (its lease ran out, or a push seemed to fail), older copies
+/// still in the queue no longer match the row and are skipped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobRef {
     pub job_id: Uuid,
+    pub dispatch: i32,
 }
 
 pub async fn insert(
@@ -60,6 +69,7 @@ pub async fn insert(
         attempts: Set(0),
         run_at: Set(run_at),
         dispatched_at: Set(None),
+        dispatches: Set(0),
         last_error: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
@@ -73,22 +83,38 @@ pub fn payload(row: &job::Model) -> Result<JobPayload> {
         .map_err(|e| ServiceError::Internal(format!("job {} has a bad payload: {e}", row.id)))
 }
 
-/// Marks a job handed to the queue, if it still waits. Returns false if another dispatcher
-/// (or the worker) got there first.
-pub async fn mark_dispatched(conn: &impl ConnectionTrait, row: &job::Model) -> Result<bool> {
+/// Marks a job handed to the queue, if it still waits, and returns the reference to push.
+/// None if another dispatcher (or the worker) got there first.
+pub async fn mark_dispatched(
+    conn: &impl ConnectionTrait,
+    row: &job::Model,
+) -> Result<Option<JobRef>> {
     let now = Utc::now();
-    let mut cond = Condition::all()
+    let cond = Condition::all()
         .add(job::Column::Id.eq(row.id))
         .add(job::Column::Status.eq(row.status.clone()));
-    cond = match row.dispatched_at {
-        Some(at) => cond.add(job::Column::DispatchedAt.eq(at)),
-        None => cond.add(job::Column::DispatchedAt.is_null()),
-    };
     let res = job::Entity::update_many()
         .col_expr(job::Column::Status, Expr::value(DISPATCHED))
         .col_expr(job::Column::DispatchedAt, Expr::value(now))
+        .col_expr(job::Column::Dispatches, Expr::value(row.dispatches + 1))
         .col_expr(job::Column::UpdatedAt, Expr::value(now))
-        .filter(cond)
+        .filter(cond.add(job::Column::Dispatches.eq(row.dispatches)))
+        .exec(conn)
+        .await?;
+    Ok((res.rows_affected == 1).then_some(JobRef {
+        job_id: row.id,
+        dispatch: row.dispatches + 1,
+    }))
+}
+
+/// Claims a job for a one-shot handler: true for exactly one caller, even when copies run
+/// at once (the update waits on the row lock of a concurrent claim).
+pub async fn claim_done(conn: &impl ConnectionTrait, id: Uuid) -> Result<bool> {
+    let res = job::Entity::update_many()
+        .col_expr(job::Column::Status, Expr::value(DONE))
+        .col_expr(job::Column::UpdatedAt, Expr::value(Utc::now()))
+        .filter(job::Column::Id.eq(id))
+        .filter(job::Column::Status.ne(DONE))
         .exec(conn)
         .await?;
     Ok(res.rows_affected == 1)

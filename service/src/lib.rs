@@ -1,6 +1,7 @@
 //! The Paygate domain: money, the payment state machine, operations, idempotency, the
 //! acquirer client, the job outbox and queue. Resolvers and job handlers stay thin over it.
 pub mod acquirer;
+pub mod bus;
 pub mod customers;
 pub mod db;
 pub mod error;
@@ -13,8 +14,10 @@ pub mod money;
 pub mod page;
 pub mod payments;
 pub mod queue;
+pub mod secrets;
 pub mod settings;
 pub mod status;
+pub mod webhooks;
 
 pub use error::{Result, ServiceError};
 pub use gateway::Gateway;

@@ -44,6 +44,46 @@ pub struct Settings {
     pub database_pool: u32,
     /// The URL buyers and GraphiQL users reach the API at (`PAYGATE_PUBLIC_URL`).
     pub public_url: String,
+    /// The master key (hex or base64, at least 32 bytes) from which webhook secrets are
+    /// derived (`PAYGATE_MASTER_KEY`). Unset: read from, or made once in, `master_key_file`.
+    pub master_key: Option<String>,
+    /// `PAYGATE_MASTER_KEY_FILE`, default `paygate-master.key` in the working directory.
+    pub master_key_file: String,
+    /// Waits between webhook attempts after the first (`PAYGATE_WEBHOOK_RETRY_SCHEDULE`,
+    /// e.g. `5s,5m,30m`).
+    pub webhook_retry_schedule: Vec<Duration>,
+    /// Allow webhook URLs on loopback and private addresses (`PAYGATE_WEBHOOK_ALLOW_PRIVATE`).
+    pub webhook_allow_private: bool,
+    /// Timeout of one webhook attempt (`PAYGATE_WEBHOOK_TIMEOUT_MS`).
+    pub webhook_timeout: Duration,
+}
+
+/// The default webhook schedule: at once, then 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h.
+pub const DEFAULT_WEBHOOK_SCHEDULE: &str = "5s,5m,30m,2h,5h,10h,10h";
+
+/// Parses `5s,5m,2h,150ms` into durations.
+pub fn parse_schedule(text: &str) -> Result<Vec<Duration>, ServiceError> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|part| {
+            let bad = || {
+                ServiceError::Config(format!(
+                    "PAYGATE_WEBHOOK_RETRY_SCHEDULE: bad duration {part:?}"
+                ))
+            };
+            let (num, unit) =
+                part.split_at(part.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?);
+            let n: u64 = num.parse().map_err(|_| bad())?;
+            Ok(match unit {
+                "ms" => Duration::from_millis(n),
+                "s" => Duration::from_secs(n),
+                "m" => Duration::from_secs(n * 60),
+                "h" => Duration::from_secs(n * 3600),
+                _ => return Err(bad()),
+            })
+        })
+        .collect()
 }
 
 fn var(name: &str) -> Option<String> {
@@ -98,10 +138,39 @@ impl Settings {
             worker_concurrency: parse("PAYGATE_WORKER_CONCURRENCY", 64)?,
             database_pool: parse("PAYGATE_DATABASE_POOL", 20)?,
             public_url: var("PAYGATE_PUBLIC_URL").unwrap_or_else(|| format!("http://{addr}")),
+            master_key: var("PAYGATE_MASTER_KEY"),
+            master_key_file: var("PAYGATE_MASTER_KEY_FILE")
+                .unwrap_or_else(|| "paygate-master.key".into()),
+            webhook_retry_schedule: parse_schedule(
+                &var("PAYGATE_WEBHOOK_RETRY_SCHEDULE")
+                    .unwrap_or_else(|| DEFAULT_WEBHOOK_SCHEDULE.into()),
+            )?,
+            webhook_allow_private: parse("PAYGATE_WEBHOOK_ALLOW_PRIVATE", false)?,
+            webhook_timeout: millis("PAYGATE_WEBHOOK_TIMEOUT_MS", 15_000)?,
         })
     }
 
     pub fn is_sqlite(&self) -> bool {
         self.database_url.starts_with("sqlite:")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schedules_parse_with_units() {
+        let s = parse_schedule(DEFAULT_WEBHOOK_SCHEDULE).unwrap();
+        assert_eq!(s.len(), 7);
+        assert_eq!(s[0], Duration::from_secs(5));
+        assert_eq!(s[6], Duration::from_secs(36_000));
+        assert_eq!(parse_schedule("1s,1s,1s").unwrap().len(), 3);
+        assert_eq!(
+            parse_schedule("150ms").unwrap(),
+            vec![Duration::from_millis(150)]
+        );
+        assert!(parse_schedule("5x").is_err());
+        assert!(parse_schedule("s").is_err());
     }
 }

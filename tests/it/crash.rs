@@ -69,9 +69,11 @@ fn worker_process(app: &TestApp) -> Killed {
     Killed(child)
 }
 
+/// The statuses of the acquirer jobs (event fan-out jobs left aside).
 async fn job_status(app: &TestApp) -> Vec<String> {
-    use sea_orm::{EntityTrait, QuerySelect};
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
     entity::job::Entity::find()
+        .filter(entity::job::Column::Kind.is_in(["acquirer_call", "resolve_operation"]))
         .select_only()
         .column(entity::job::Column::Status)
         .into_tuple()

@@ -11,3 +11,4 @@ mod idempotency;
 mod lifecycle;
 mod queries;
 mod validation;
+mod webhooks;

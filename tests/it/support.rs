@@ -31,6 +31,8 @@ pub struct Options {
     pub redis_url: Option<String>,
     /// Latency the simulator adds to every answer.
     pub sim_latency: Duration,
+    pub webhook_schedule: Vec<Duration>,
+    pub webhook_allow_private: bool,
 }
 
 impl Default for Options {
@@ -40,10 +42,12 @@ impl Default for Options {
             charge_wait: Duration::from_secs(10),
             acquirer_timeout: Duration::from_secs(5),
             slow_delay: Duration::from_secs(15),
-            job_lease: Duration::from_secs(3),
+            job_lease: Duration::from_secs(10),
             resolve_delay: Duration::from_millis(200),
             redis_url: None,
             sim_latency: Duration::ZERO,
+            webhook_schedule: vec![Duration::from_millis(300); 3],
+            webhook_allow_private: true,
         }
     }
 }
@@ -122,6 +126,11 @@ pub fn test_settings(
         worker_concurrency: 32,
         database_pool: 10,
         public_url: String::new(),
+        master_key: Some("11".repeat(32)),
+        master_key_file: dir.join("master.key").to_string_lossy().into_owned(),
+        webhook_retry_schedule: opts.webhook_schedule.clone(),
+        webhook_allow_private: opts.webhook_allow_private,
+        webhook_timeout: Duration::from_secs(5),
     }
 }
 

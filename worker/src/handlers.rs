@@ -2,7 +2,6 @@
 use std::time::Duration;
 
 use apalis::prelude::{BoxDynError, Data};
-use chrono::Utc;
 use entity::job;
 use service::acquirer::{Inconclusive, Lookup};
 use service::jobs::{self, JobPayload, JobRef};
@@ -15,27 +14,29 @@ const QUICK_RETRIES: u32 = 2;
 const MAX_RESOLVE_DELAY: Duration = Duration::from_secs(300);
 
 pub async fn handle(job: JobRef, gw: Data<Gateway>) -> Result<(), BoxDynError> {
-    if let Err(e) = run_job(&gw, job.job_id).await {
+    if let Err(e) = run_job(&gw, job).await {
         // Left DISPATCHED: the dispatcher hands it out again when its lease runs out.
         tracing::error!(job_id = %job.job_id, error = %e, "job failed; it will be retried after its lease");
     }
     Ok(())
 }
 
-/// Runs one outbox job, if it is still due.
-pub async fn run_job(gw: &Gateway, job_id: Uuid) -> service::Result<()> {
-    let Some(row) = jobs::get(&gw.db, job_id).await? else {
+/// Runs one outbox job, if this copy is the current hand-out of it. Anything else (done,
+/// rescheduled, handed out again since) is a stale copy and skipped.
+pub async fn run_job(gw: &Gateway, job: JobRef) -> service::Result<()> {
+    let Some(row) = jobs::get(&gw.db, job.job_id).await? else {
         return Ok(());
     };
-    if row.status == jobs::DONE || row.status == jobs::FAILED {
+    if row.status != jobs::DISPATCHED || row.dispatches != job.dispatch {
         return Ok(());
-    }
-    if row.status == jobs::PENDING && row.run_at > Utc::now() {
-        return Ok(()); // rescheduled; the dispatcher hands it out when due
     }
     match jobs::payload(&row)? {
         JobPayload::AcquirerCall { operation_id } => call(gw, &row, operation_id).await,
         JobPayload::ResolveOperation { operation_id } => resolve(gw, &row, operation_id).await,
+        JobPayload::FanOutEvent { event_id } => crate::webhooks::fan_out(gw, &row, event_id).await,
+        JobPayload::DeliverWebhook { delivery_id } => {
+            crate::webhooks::deliver(gw, &row, delivery_id).await
+        }
     }
 }
 

@@ -8,6 +8,7 @@
 //! running a job twice has one effect.
 mod dispatcher;
 mod handlers;
+mod webhooks;
 
 use std::time::Duration;
 

@@ -2,11 +2,13 @@
 mod context;
 mod customers;
 mod errors;
+mod events;
 mod merchant;
 mod payments;
 mod scalars;
+mod subscriptions;
 
-use async_graphql::{EmptySubscription, MergedObject, Schema, SimpleObject};
+use async_graphql::{MergedObject, Schema, SimpleObject};
 use service::Gateway;
 
 pub use context::IdempotencyHeader;
@@ -17,6 +19,7 @@ pub struct Query(
     merchant::MerchantQuery,
     customers::CustomerQuery,
     payments::PaymentQuery,
+    events::EventQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -24,9 +27,10 @@ pub struct Mutation(
     merchant::MerchantMutation,
     customers::CustomerMutation,
     payments::PaymentMutation,
+    events::EventMutation,
 );
 
-pub type PaygateSchema = Schema<Query, Mutation, EmptySubscription>;
+pub type PaygateSchema = Schema<Query, Mutation, subscriptions::Subscription>;
 
 /// Relay page info.
 #[derive(SimpleObject)]
@@ -36,9 +40,13 @@ pub struct PageInfo {
 }
 
 pub fn schema(gw: Option<Gateway>) -> PaygateSchema {
-    let builder = Schema::build(Query::default(), Mutation::default(), EmptySubscription)
-        .limit_depth(12)
-        .limit_complexity(5_000);
+    let builder = Schema::build(
+        Query::default(),
+        Mutation::default(),
+        subscriptions::Subscription,
+    )
+    .limit_depth(12)
+    .limit_complexity(5_000);
     match gw {
         Some(gw) => builder.data(gw).finish(),
         None => builder.finish(),

@@ -1,0 +1,298 @@
+//! From events to deliveries, and what each attempt means for a delivery.
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use entity::{event, job, webhook_attempt, webhook_delivery, webhook_endpoint};
+use rand::Rng;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
+    TransactionTrait,
+};
+use uuid::Uuid;
+
+use crate::error::{Result, ServiceError};
+use crate::gateway::Gateway;
+use crate::jobs::{self, JobPayload};
+use crate::merchants::Caller;
+
+pub const PENDING: &str = "PENDING";
+pub const SUCCEEDED: &str = "SUCCEEDED";
+pub const FAILED: &str = "FAILED";
+
+pub type Delivery = webhook_delivery::Model;
+pub type Attempt = webhook_attempt::Model;
+
+fn wants(endpoint: &webhook_endpoint::Model, event_type: &str) -> bool {
+    match &endpoint.event_types {
+        None => true,
+        Some(types) => types
+            .as_array()
+            .is_some_and(|list| list.iter().any(|t| t.as_str() == Some(event_type))),
+    }
+}
+
+async fn new_delivery(
+    conn: &impl ConnectionTrait,
+    ev: &event::Model,
+    endpoint_id: Uuid,
+) -> Result<(webhook_delivery::Model, job::Model)> {
+    let now = Utc::now();
+    let delivery = webhook_delivery::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        event_id: Set(ev.id),
+        endpoint_id: Set(endpoint_id),
+        merchant_id: Set(ev.merchant_id),
+        status: Set(PENDING.into()),
+        attempts: Set(0),
+        next_attempt_at: Set(Some(now)),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(conn)
+    .await?;
+    let job = jobs::insert(
+        conn,
+        &JobPayload::DeliverWebhook {
+            delivery_id: delivery.id,
+        },
+        now,
+    )
+    .await?;
+    Ok((delivery, job))
+}
+
+/// Makes one delivery (and its job) per enabled endpoint that wants the event, then
+/// publishes the event to live subscribers. Returns the new jobs to hand out.
+pub async fn fan_out(
+    gw: &Gateway,
+    fan_out_job: &job::Model,
+    event_id: Uuid,
+) -> Result<Vec<job::Model>> {
+    let txn = gw.db.begin().await?;
+    if !jobs::claim_done(&txn, fan_out_job.id).await? {
+        return Ok(vec![]); // another copy did it
+    }
+    let ev = event::Entity::find_by_id(event_id)
+        .one(&txn)
+        .await?
+        .ok_or(ServiceError::NotFound)?;
+    let endpoints = webhook_endpoint::Entity::find()
+        .filter(webhook_endpoint::Column::MerchantId.eq(ev.merchant_id))
+        .filter(webhook_endpoint::Column::Mode.eq(ev.mode.clone()))
+        .filter(webhook_endpoint::Column::Enabled.eq(true))
+        .filter(webhook_endpoint::Column::DeletedAt.is_null())
+        .all(&txn)
+        .await?;
+    let mut new_jobs = vec![];
+    for endpoint in endpoints.iter().filter(|e| wants(e, &ev.event_type)) {
+        new_jobs.push(new_delivery(&txn, &ev, endpoint.id).await?.1);
+    }
+    txn.commit().await?;
+    gw.bus.publish(&ev).await;
+    Ok(new_jobs)
+}
+
+/// What the worker needs to send one attempt, or None when there is nothing to send.
+pub async fn delivery_to_send(
+    gw: &Gateway,
+    delivery_id: Uuid,
+) -> Result<
+    Option<(
+        webhook_delivery::Model,
+        webhook_endpoint::Model,
+        event::Model,
+    )>,
+> {
+    let Some(delivery) = webhook_delivery::Entity::find_by_id(delivery_id)
+        .one(&gw.db)
+        .await?
+    else {
+        return Ok(None);
+    };
+    if delivery.status != PENDING {
+        return Ok(None);
+    }
+    let endpoint = webhook_endpoint::Entity::find_by_id(delivery.endpoint_id)
+        .one(&gw.db)
+        .await?;
+    let ev = event::Entity::find_by_id(delivery.event_id)
+        .one(&gw.db)
+        .await?;
+    match (endpoint, ev) {
+        (Some(endpoint), Some(ev)) => Ok(Some((delivery, endpoint, ev))),
+        _ => Ok(None),
+    }
+}
+
+/// The result of one HTTP attempt.
+#[derive(Clone, Debug)]
+pub struct AttemptOutcome {
+    pub status_code: Option<u16>,
+    pub duration: Duration,
+    pub response_excerpt: Option<String>,
+    pub error: Option<String>,
+    pub retry_after: Option<Duration>,
+}
+
+/// A wait with ±10 % jitter, so retries of many deliveries do not arrive together.
+fn jittered(d: Duration) -> Duration {
+    let ms = d.as_millis() as f64;
+    let factor = rand::rng().random_range(0.9..=1.1);
+    Duration::from_millis((ms * factor) as u64)
+}
+
+fn after(d: Duration) -> DateTime<Utc> {
+    Utc::now() + chrono::Duration::from_std(d).unwrap_or(chrono::Duration::hours(10))
+}
+
+/// Records an attempt and decides what follows: delivered (2xx), another try (per the
+/// schedule, or the receiver's Retry-After), disabled (410), or failed for good.
+pub async fn record_attempt(
+    gw: &Gateway,
+    job: &job::Model,
+    delivery_id: Uuid,
+    outcome: &AttemptOutcome,
+) -> Result<()> {
+    let txn = gw.db.begin().await?;
+    let delivery = webhook_delivery::Entity::find_by_id(delivery_id)
+        .one(&txn)
+        .await?
+        .ok_or(ServiceError::NotFound)?;
+    if delivery.status != PENDING {
+        jobs::finish(&txn, job.id).await?;
+        return Ok(txn.commit().await?);
+    }
+    let now = Utc::now();
+    webhook_attempt::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        delivery_id: Set(delivery.id),
+        at: Set(now),
+        status_code: Set(outcome.status_code.map(i32::from)),
+        duration_ms: Set(i64::try_from(outcome.duration.as_millis()).unwrap_or(i64::MAX)),
+        response_excerpt: Set(outcome.response_excerpt.clone()),
+        error: Set(outcome.error.clone()),
+    }
+    .insert(&txn)
+    .await?;
+    let attempts = delivery.attempts + 1;
+    let endpoint_id = delivery.endpoint_id;
+    let mut row: webhook_delivery::ActiveModel = delivery.into();
+    row.attempts = Set(attempts);
+    row.updated_at = Set(now);
+    let code = outcome.status_code.unwrap_or(0);
+    let schedule = &gw.settings.webhook_retry_schedule;
+    if (200..300).contains(&code) {
+        row.status = Set(SUCCEEDED.into());
+        row.next_attempt_at = Set(None);
+        jobs::finish(&txn, job.id).await?;
+    } else if code == 410 {
+        row.status = Set(FAILED.into());
+        row.next_attempt_at = Set(None);
+        jobs::finish(&txn, job.id).await?;
+        set_endpoint(&txn, endpoint_id, |e| {
+            e.enabled = Set(false);
+            e.disabled_reason = Set(Some("the receiver answered 410 Gone".into()));
+        })
+        .await?;
+    } else if let Some(wait) = schedule.get(usize::try_from(attempts - 1).unwrap_or(usize::MAX)) {
+        let wait = outcome
+            .retry_after
+            .map(|r| r.min(Duration::from_secs(86_400)))
+            .unwrap_or_else(|| jittered(*wait));
+        let at = after(wait);
+        row.next_attempt_at = Set(Some(at));
+        let payload = JobPayload::DeliverWebhook { delivery_id };
+        jobs::reschedule(&txn, job, &payload, at, outcome.error.as_deref()).await?;
+    } else {
+        row.status = Set(FAILED.into());
+        row.next_attempt_at = Set(None);
+        jobs::finish(&txn, job.id).await?;
+        set_endpoint(&txn, endpoint_id, |e| e.failing_since = Set(Some(now))).await?;
+    }
+    row.update(&txn).await?;
+    Ok(txn.commit().await?)
+}
+
+async fn set_endpoint(
+    conn: &impl ConnectionTrait,
+    id: Uuid,
+    change: impl FnOnce(&mut webhook_endpoint::ActiveModel),
+) -> Result<()> {
+    if let Some(e) = webhook_endpoint::Entity::find_by_id(id).one(conn).await? {
+        let mut row: webhook_endpoint::ActiveModel = e.into();
+        change(&mut row);
+        row.updated_at = Set(Utc::now());
+        row.update(conn).await?;
+    }
+    Ok(())
+}
+
+/// Sends an event again (same webhook-id) to one endpoint, or to every endpoint that wants it.
+pub async fn redeliver(
+    gw: &Gateway,
+    caller: &Caller,
+    event_id: Uuid,
+    endpoint_id: Option<Uuid>,
+) -> Result<Vec<Delivery>> {
+    let ev = crate::events::get(&gw.db, caller, event_id).await?;
+    let endpoints = match endpoint_id {
+        Some(id) => vec![super::get(gw, caller, id).await?],
+        None => super::list(gw, caller)
+            .await?
+            .into_iter()
+            .filter(|e| e.enabled && wants(e, &ev.event_type))
+            .collect(),
+    };
+    let txn = gw.db.begin().await?;
+    let mut made = vec![];
+    let mut new_jobs = vec![];
+    for endpoint in endpoints {
+        let (delivery, job) = new_delivery(&txn, &ev, endpoint.id).await?;
+        made.push(delivery);
+        new_jobs.push(job);
+    }
+    txn.commit().await?;
+    for job in new_jobs {
+        gw.hand_out(&job).await;
+    }
+    Ok(made)
+}
+
+pub async fn deliveries_of(gw: &Gateway, event_id: Uuid) -> Result<Vec<Delivery>> {
+    Ok(webhook_delivery::Entity::find()
+        .filter(webhook_delivery::Column::EventId.eq(event_id))
+        .order_by_asc(webhook_delivery::Column::CreatedAt)
+        .all(&gw.db)
+        .await?)
+}
+
+pub async fn attempts(gw: &Gateway, delivery_id: Uuid) -> Result<Vec<Attempt>> {
+    Ok(webhook_attempt::Entity::find()
+        .filter(webhook_attempt::Column::DeliveryId.eq(delivery_id))
+        .order_by_asc(webhook_attempt::Column::At)
+        .all(&gw.db)
+        .await?)
+}
+
+/// Gives up on a delivery that can no longer be sent (its endpoint was deleted or disabled).
+pub async fn abandon(
+    gw: &Gateway,
+    job: &job::Model,
+    delivery_id: Uuid,
+    reason: &str,
+) -> Result<()> {
+    let txn = gw.db.begin().await?;
+    if let Some(d) = webhook_delivery::Entity::find_by_id(delivery_id)
+        .one(&txn)
+        .await?
+    {
+        let mut row: webhook_delivery::ActiveModel = d.into();
+        row.status = Set(FAILED.into());
+        row.next_attempt_at = Set(None);
+        row.updated_at = Set(Utc::now());
+        row.update(&txn).await?;
+    }
+    tracing::info!(%delivery_id, reason, "webhook delivery abandoned");
+    jobs::finish(&txn, job.id).await?;
+    Ok(txn.commit().await?)
+}

@@ -1,0 +1,419 @@
+//! Signed webhooks: delivery, retries, 410, rotation, redelivery, refused addresses.
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use serde_json::{Value, json};
+
+use crate::on_both_backends;
+use crate::support::{Backend, Options, TestApp};
+
+#[derive(Clone, Debug)]
+pub struct Received {
+    pub id: String,
+    pub timestamp: i64,
+    pub signature: String,
+    pub body: String,
+}
+
+impl Received {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body).expect("JSON body")
+    }
+
+    /// Whether one of the header's signatures is this secret's.
+    pub fn signed_by(&self, secret: &str) -> bool {
+        let expected =
+            service::webhooks::sign(secret, &self.id, self.timestamp, &self.body).unwrap();
+        self.signature.split(' ').any(|s| s == expected)
+    }
+}
+
+/// An answer to give: status and Retry-After seconds.
+type Answer = (u16, Option<u64>);
+
+#[derive(Clone, Default)]
+pub struct Receiver {
+    pub got: Arc<Mutex<Vec<Received>>>,
+    /// Answers to give, in order (status, Retry-After); 200 once they run out.
+    pub script: Arc<Mutex<VecDeque<Answer>>>,
+    pub url: String,
+}
+
+async fn receive(State(r): State<Receiver>, headers: HeaderMap, body: String) -> impl IntoResponse {
+    let h = |n: &str| {
+        headers
+            .get(n)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string()
+    };
+    r.got.lock().unwrap().push(Received {
+        id: h("webhook-id"),
+        timestamp: h("webhook-timestamp").parse().unwrap_or(0),
+        signature: h("webhook-signature"),
+        body,
+    });
+    let (status, retry_after) = r.script.lock().unwrap().pop_front().unwrap_or((200, None));
+    let mut out = HeaderMap::new();
+    if let Some(s) = retry_after {
+        out.insert("retry-after", s.to_string().parse().unwrap());
+    }
+    (
+        StatusCode::from_u16(status).unwrap(),
+        out,
+        format!("answer {status}"),
+    )
+}
+
+impl Receiver {
+    pub async fn start(script: Vec<Answer>) -> Receiver {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut r = Receiver {
+            script: Arc::new(Mutex::new(script.into())),
+            ..Receiver::default()
+        };
+        r.url = format!("http://{}/hooks", listener.local_addr().unwrap());
+        let app = axum::Router::new()
+            .route("/hooks", axum::routing::post(receive))
+            .with_state(r.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        r
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.got.lock().unwrap().clone()
+    }
+
+    /// Waits until at least `n` requests arrived.
+    pub async fn wait_for(&self, n: usize, within: Duration) -> Vec<Received> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let got = self.received();
+            if got.len() >= n {
+                return got;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "only {} of {n} webhooks arrived: {got:?}",
+                got.len()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// Waits until the event's first delivery has `status`, and returns the event.
+async fn delivery_settled(app: &TestApp, event_id: &str, status: &str) -> Value {
+    let q = "query($id: ID!) { event(id: $id) { deliveries { status attemptCount attempts { statusCode } } } }";
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let ev = app.gql(q, json!({"id": event_id})).await;
+        if ev["event"]["deliveries"][0]["status"] == status {
+            return ev["event"].clone();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "delivery never became {status}: {ev}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+pub async fn endpoint(app: &TestApp, url: &str, types: Option<Vec<&str>>) -> (String, String) {
+    let data = app
+        .gql(
+            "mutation($i: CreateWebhookEndpointInput!) { createWebhookEndpoint(input: $i) { endpoint { id url enabled } secret errors { code field message } } }",
+            json!({"i": {"url": url, "eventTypes": types}}),
+        )
+        .await;
+    let p = &data["createWebhookEndpoint"];
+    assert_eq!(p["errors"], json!([]), "{p}");
+    (
+        p["endpoint"]["id"].as_str().unwrap().to_string(),
+        p["secret"].as_str().unwrap().to_string(),
+    )
+}
+
+async fn create_payment(app: &TestApp) -> String {
+    let data = app
+        .gql("mutation { createPayment(input: {amount: 100, currency: \"EUR\"}) { payment { id } } }", json!({}))
+        .await;
+    data["createPayment"]["payment"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+async fn every_event_of_a_charge_capture_refund_arrives_signed(app: TestApp) {
+    let receiver = Receiver::start(vec![]).await;
+    let (_, secret) = endpoint(&app, &receiver.url, None).await;
+    assert!(secret.starts_with("whsec_") && secret.len() >= 6 + 32);
+    let c = app.customer_with_card("4242424242424242").await;
+    let id = app.charge(&c, 900, "MANUAL", None).await["payment"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    app.payment_mutation("capturePayment", json!({"id": id}))
+        .await;
+    app.payment_mutation("refundPayment", json!({"id": id, "amount": 300}))
+        .await;
+    let expected = [
+        "payment.created",
+        "payment.pending_execute",
+        "payment.hold",
+        "payment.pending_capture",
+        "payment.captured",
+        "payment.pending_refund",
+        "payment.refunded",
+    ];
+    let got = receiver
+        .wait_for(expected.len(), Duration::from_secs(20))
+        .await;
+    for r in &got {
+        assert!(r.signed_by(&secret), "bad signature on {r:?}");
+        let body = r.json();
+        assert_eq!(body["data"]["id"], id.as_str());
+        assert!(body["timestamp"].is_string());
+    }
+    let mut types: Vec<String> = got
+        .iter()
+        .map(|r| r.json()["type"].as_str().unwrap().to_string())
+        .collect();
+    types.sort();
+    let mut want: Vec<String> = expected.iter().map(|s| s.to_string()).collect();
+    want.sort();
+    assert_eq!(types, want);
+    // Each webhook-id is its event's id, and the log shows the delivery.
+    delivery_settled(&app, &got[0].id, "SUCCEEDED").await;
+    let ev = app
+        .gql(
+            "query($id: ID!) { event(id: $id) { type deliveries { status attempts { statusCode durationMs responseExcerpt } } } }",
+            json!({"id": got[0].id}),
+        )
+        .await;
+    assert_eq!(
+        ev["event"]["deliveries"][0]["attempts"][0]["statusCode"],
+        200
+    );
+    assert_eq!(
+        ev["event"]["deliveries"][0]["attempts"][0]["responseExcerpt"],
+        "answer 200"
+    );
+    let listed = app
+        .gql(
+            "query($p: ID) { events(filter: {paymentId: $p}) { totalCount } }",
+            json!({"p": id}),
+        )
+        .await;
+    assert_eq!(listed["events"]["totalCount"], 7);
+}
+on_both_backends!(every_event_of_a_charge_capture_refund_arrives_signed);
+
+async fn a_receiver_that_fails_three_times_gets_the_event_on_the_fourth_try(app: TestApp) {
+    let receiver = Receiver::start(vec![(500, None), (502, None), (500, None)]).await;
+    let (_, secret) = endpoint(&app, &receiver.url, Some(vec!["payment.created"])).await;
+    create_payment(&app).await;
+    let got = receiver.wait_for(4, Duration::from_secs(20)).await;
+    assert_eq!(got.len(), 4);
+    assert!(
+        got.iter().all(|r| r.id == got[0].id),
+        "the same webhook-id each time"
+    );
+    assert!(got.iter().all(|r| r.signed_by(&secret)));
+    let ev = delivery_settled(&app, &got[0].id, "SUCCEEDED").await;
+    let d = &ev["deliveries"][0];
+    assert_eq!(d["attemptCount"], 4);
+    let codes: Vec<_> = d["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["statusCode"].clone())
+        .collect();
+    assert_eq!(codes, vec![json!(500), json!(502), json!(500), json!(200)]);
+}
+on_both_backends!(a_receiver_that_fails_three_times_gets_the_event_on_the_fourth_try);
+
+async fn a_delivery_that_never_succeeds_fails_and_flags_the_endpoint(app: TestApp) {
+    let receiver = Receiver::start(vec![(500, None); 10]).await;
+    let (endpoint_id, _) = endpoint(&app, &receiver.url, Some(vec!["payment.created"])).await;
+    create_payment(&app).await;
+    let got = receiver.wait_for(4, Duration::from_secs(20)).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let data = app
+            .gql("{ webhookEndpoints { id failingSince } }", json!({}))
+            .await;
+        if data["webhookEndpoints"][0]["failingSince"].is_string() {
+            assert_eq!(data["webhookEndpoints"][0]["id"], endpoint_id.as_str());
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "endpoint never flagged"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    delivery_settled(&app, &got[0].id, "FAILED").await;
+    assert_eq!(
+        receiver.received().len(),
+        4,
+        "one try and three retries, no more"
+    );
+}
+on_both_backends!(a_delivery_that_never_succeeds_fails_and_flags_the_endpoint);
+
+async fn gone_disables_the_endpoint(app: TestApp) {
+    let receiver = Receiver::start(vec![(410, None)]).await;
+    let (endpoint_id, _) = endpoint(&app, &receiver.url, Some(vec!["payment.created"])).await;
+    create_payment(&app).await;
+    receiver.wait_for(1, Duration::from_secs(20)).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let data = app
+            .gql("{ webhookEndpoints { enabled disabledReason } }", json!({}))
+            .await;
+        if data["webhookEndpoints"][0]["enabled"] == false {
+            assert!(
+                data["webhookEndpoints"][0]["disabledReason"]
+                    .as_str()
+                    .unwrap()
+                    .contains("410")
+            );
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "endpoint never disabled"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    create_payment(&app).await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(
+        receiver.received().len(),
+        1,
+        "nothing more goes to a disabled endpoint"
+    );
+    app.gql(
+        "mutation($i: WebhookEndpointIdInput!) { enableWebhookEndpoint(input: $i) { endpoint { enabled } } }",
+        json!({"i": {"id": endpoint_id}}),
+    )
+    .await;
+    create_payment(&app).await;
+    receiver.wait_for(2, Duration::from_secs(20)).await;
+}
+on_both_backends!(gone_disables_the_endpoint);
+
+async fn after_rotation_both_secrets_sign_and_redelivery_keeps_the_id(app: TestApp) {
+    let receiver = Receiver::start(vec![]).await;
+    let (endpoint_id, old) = endpoint(&app, &receiver.url, Some(vec!["payment.created"])).await;
+    let data = app
+        .gql(
+            "mutation($i: WebhookEndpointIdInput!) { rotateWebhookSecret(input: $i) { secret errors { code } } }",
+            json!({"i": {"id": endpoint_id}}),
+        )
+        .await;
+    let new = data["rotateWebhookSecret"]["secret"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_ne!(new, old);
+    create_payment(&app).await;
+    let got = receiver.wait_for(1, Duration::from_secs(20)).await;
+    assert_eq!(
+        got[0].signature.split(' ').count(),
+        2,
+        "two signatures: {}",
+        got[0].signature
+    );
+    assert!(got[0].signed_by(&new) && got[0].signed_by(&old));
+
+    let data = app
+        .gql(
+            "mutation($i: RedeliverEventInput!) { redeliverEvent(input: $i) { deliveries { id } errors { code } } }",
+            json!({"i": {"eventId": got[0].id, "endpointId": endpoint_id}}),
+        )
+        .await;
+    assert_eq!(
+        data["redeliverEvent"]["deliveries"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    let again = receiver.wait_for(2, Duration::from_secs(20)).await;
+    assert_eq!(again[1].id, got[0].id, "the same webhook-id");
+    assert_eq!(again[1].body, got[0].body);
+}
+on_both_backends!(after_rotation_both_secrets_sign_and_redelivery_keeps_the_id);
+
+async fn retry_after_is_honoured(app: TestApp) {
+    let receiver = Receiver::start(vec![(503, Some(1))]).await;
+    endpoint(&app, &receiver.url, Some(vec!["payment.created"])).await;
+    create_payment(&app).await;
+    // The schedule says an hour; the receiver asked for one second.
+    let got = receiver.wait_for(2, Duration::from_secs(20)).await;
+    assert_eq!(got[0].id, got[1].id);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn retry_after_is_honoured_on_sqlite() {
+    let opts = Options {
+        webhook_schedule: vec![Duration::from_secs(3600)],
+        ..Options::default()
+    };
+    retry_after_is_honoured(TestApp::spawn_with(Backend::Sqlite, opts).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn private_addresses_and_bad_urls_are_refused() {
+    let app = TestApp::spawn_with(
+        Backend::Sqlite,
+        Options {
+            webhook_allow_private: false,
+            ..Options::default()
+        },
+    )
+    .await;
+    let q = "mutation($i: CreateWebhookEndpointInput!) { createWebhookEndpoint(input: $i) { endpoint { id } secret errors { code field } } }";
+    for (url, code) in [
+        ("http://127.0.0.1:9/hooks", "PRIVATE_ADDRESS"),
+        ("http://10.0.0.8/hooks", "PRIVATE_ADDRESS"),
+        ("http://localhost/hooks", "PRIVATE_ADDRESS"),
+        ("ftp://example.com/hooks", "INVALID_URL"),
+    ] {
+        let data = app.gql(q, json!({"i": {"url": url}})).await;
+        assert_eq!(
+            data["createWebhookEndpoint"]["errors"][0]["code"], code,
+            "{url}"
+        );
+        assert_eq!(
+            data["createWebhookEndpoint"]["errors"][0]["field"],
+            json!(["input", "url"])
+        );
+        assert!(data["createWebhookEndpoint"]["secret"].is_null());
+    }
+    let data = app
+        .gql(
+            q,
+            json!({"i": {"url": "https://hooks.example.com/x", "eventTypes": ["payment.nope"]}}),
+        )
+        .await;
+    assert_eq!(
+        data["createWebhookEndpoint"]["errors"][0]["code"],
+        "UNKNOWN_EVENT_TYPE"
+    );
+    let data = app
+        .gql(q, json!({"i": {"url": "https://hooks.example.com/x"}}))
+        .await;
+    assert!(
+        data["createWebhookEndpoint"]["secret"]
+            .as_str()
+            .unwrap()
+            .starts_with("whsec_")
+    );
+}
