@@ -28,6 +28,13 @@ pub struct Model {
     pub acquirer_reference: Option<String>,
     pub error_code: Option<String>,
     pub error_message: Option<String>,
+    /// The paylink it was paid through.
+    pub paylink_id: Option<Uuid>,
+    /// The code of its hosted page (`/pay/{code}`), for payments made with createPayment.
+    pub checkout_code: Option<String>,
+    pub checkout_expires_at: Option<DateTimeUtc>,
+    /// Store the card used on the hosted page on the customer.
+    pub force_recurring: bool,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -8,7 +8,8 @@ pub struct Model {
     pub id: Uuid,
     pub merchant_id: Uuid,
     pub mode: String,
-    pub customer_id: Uuid,
+    /// None for a card used once on a hosted page and not remembered.
+    pub customer_id: Option<Uuid>,
     /// The acquirer token; never the card number.
     pub token: String,
     pub brand: String,

@@ -174,7 +174,7 @@ pub async fn store_token(
         id: Set(Uuid::now_v7()),
         merchant_id: Set(caller.merchant_id),
         mode: Set(caller.mode.as_str().into()),
-        customer_id: Set(customer_id),
+        customer_id: Set(Some(customer_id)),
         token: Set(token.token),
         brand: Set(token.brand),
         last4: Set(token.last4),
@@ -261,7 +261,9 @@ pub async fn remove(gw: &Gateway, caller: &Caller, id: Uuid) -> Result<payment_m
     active.removed_at = Set(Some(Utc::now()));
     active.is_default = Set(false);
     let removed = active.update(&txn).await?;
-    if was_default && let Some(next) = payment_methods(&txn, customer_id).await?.into_iter().next()
+    if was_default
+        && let Some(customer_id) = customer_id
+        && let Some(next) = payment_methods(&txn, customer_id).await?.into_iter().next()
     {
         let mut next: payment_method::ActiveModel = next.into();
         next.is_default = Set(true);
@@ -282,7 +284,7 @@ pub async fn usable_method(
         Some(id) => get_method(conn, caller, id)
             .await
             .ok()
-            .filter(|pm| pm.customer_id == customer_id),
+            .filter(|pm| pm.customer_id == Some(customer_id)),
         None => payment_methods(conn, customer_id)
             .await?
             .into_iter()

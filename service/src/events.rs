@@ -68,6 +68,30 @@ pub async fn record_payment_event(
     Ok(ev)
 }
 
+/// Records an event of an object other than a payment (a paylink, say): no sequence.
+pub async fn record_event(
+    conn: &impl ConnectionTrait,
+    merchant_id: Uuid,
+    mode: &str,
+    event_type: &str,
+    data: Value,
+) -> Result<event::Model> {
+    let ev = event::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        merchant_id: Set(merchant_id),
+        mode: Set(mode.to_string()),
+        event_type: Set(event_type.to_string()),
+        payment_id: Set(None),
+        sequence: Set(0),
+        data: Set(data),
+        created_at: Set(Utc::now()),
+    }
+    .insert(conn)
+    .await?;
+    jobs::insert(conn, &JobPayload::FanOutEvent { event_id: ev.id }, ev.created_at).await?;
+    Ok(ev)
+}
+
 /// The caller's event, or NOT_FOUND.
 pub async fn get(conn: &impl ConnectionTrait, caller: &Caller, id: Uuid) -> Result<event::Model> {
     event::Entity::find_by_id(id)

@@ -2,6 +2,7 @@
 //! acquirer client, the job outbox and queue. Resolvers and job handlers stay thin over it.
 pub mod acquirer;
 pub mod bus;
+pub mod codes;
 pub mod customers;
 pub mod db;
 pub mod error;
@@ -12,7 +13,9 @@ pub mod jobs;
 pub mod merchants;
 pub mod money;
 pub mod page;
+pub mod paylinks;
 pub mod payments;
+pub mod products;
 pub mod queue;
 pub mod secrets;
 pub mod settings;

@@ -56,6 +56,8 @@ pub struct Settings {
     pub webhook_allow_private: bool,
     /// Timeout of one webhook attempt (`PAYGATE_WEBHOOK_TIMEOUT_MS`).
     pub webhook_timeout: Duration,
+    /// How often scheduled work runs: expiring paylinks (`PAYGATE_SCHEDULE_INTERVAL_MS`).
+    pub schedule_interval: Duration,
 }
 
 /// The default webhook schedule: at once, then 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h.
@@ -147,6 +149,7 @@ impl Settings {
             )?,
             webhook_allow_private: parse("PAYGATE_WEBHOOK_ALLOW_PRIVATE", false)?,
             webhook_timeout: millis("PAYGATE_WEBHOOK_TIMEOUT_MS", 15_000)?,
+            schedule_interval: millis("PAYGATE_SCHEDULE_INTERVAL_MS", 30_000)?,
         })
     }
 

@@ -131,6 +131,7 @@ pub fn test_settings(
         webhook_retry_schedule: opts.webhook_schedule.clone(),
         webhook_allow_private: opts.webhook_allow_private,
         webhook_timeout: Duration::from_secs(5),
+        schedule_interval: Duration::from_millis(200),
     }
 }
 

@@ -11,6 +11,7 @@ const SWEEP_EVERY: Duration = Duration::from_secs(60);
 
 pub async fn run_dispatcher(gw: Gateway, shutdown: CancellationToken) {
     let mut last_sweep = Instant::now();
+    let mut last_schedule = Instant::now();
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -23,6 +24,14 @@ pub async fn run_dispatcher(gw: Gateway, shutdown: CancellationToken) {
                 }
             }
             Err(e) => tracing::warn!(error = %e, "dispatcher could not read the outbox"),
+        }
+        if last_schedule.elapsed() >= gw.settings.schedule_interval {
+            last_schedule = Instant::now();
+            match service::paylinks::expire_due(&gw).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(expired = n, "paylinks expired"),
+                Err(e) => tracing::warn!(error = %e, "could not expire paylinks"),
+            }
         }
         if last_sweep.elapsed() >= SWEEP_EVERY {
             last_sweep = Instant::now();

@@ -70,8 +70,8 @@ impl PaymentMethod {
     async fn id(&self) -> ID {
         ID(self.0.id.to_string())
     }
-    async fn customer_id(&self) -> ID {
-        ID(self.0.customer_id.to_string())
+    async fn customer_id(&self) -> Option<ID> {
+        self.0.customer_id.map(|id| ID(id.to_string()))
     }
     async fn brand(&self) -> &str {
         &self.0.brand

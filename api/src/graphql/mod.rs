@@ -4,6 +4,7 @@ mod customers;
 mod errors;
 mod events;
 mod merchant;
+mod paylinks;
 mod payments;
 mod scalars;
 mod subscriptions;
@@ -20,6 +21,7 @@ pub struct Query(
     customers::CustomerQuery,
     payments::PaymentQuery,
     events::EventQuery,
+    paylinks::PaylinkQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -28,6 +30,7 @@ pub struct Mutation(
     customers::CustomerMutation,
     payments::PaymentMutation,
     events::EventMutation,
+    paylinks::PaylinkMutation,
 );
 
 pub type PaygateSchema = Schema<Query, Mutation, subscriptions::Subscription>;

@@ -121,6 +121,21 @@ impl Payment {
     async fn test(&self) -> bool {
         self.0.mode == "test"
     }
+    /// The hosted page where a buyer pays it (payments made with createPayment).
+    async fn checkout_url(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<String>> {
+        let base = gateway(ctx)?.settings.public_url.trim_end_matches('/').to_string();
+        Ok(self.0.checkout_code.as_ref().map(|code| format!("{base}/pay/{code}")))
+    }
+    /// Until when the hosted page takes payment.
+    async fn expires_at(&self) -> Option<DateTime<Utc>> {
+        self.0.checkout_expires_at
+    }
+    async fn paylink_id(&self) -> Option<ID> {
+        self.0.paylink_id.map(|id| ID(id.to_string()))
+    }
+    async fn force_recurring(&self) -> bool {
+        self.0.force_recurring
+    }
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
     }
@@ -289,6 +304,11 @@ fn items_of(items: Option<Vec<LineItemInput>>) -> Option<Vec<ItemInput>> {
 #[derive(InputObject)]
 pub struct CreatePaymentInput {
     pub customer_id: Option<ID>,
+    /// Until when its hosted page takes payment; default 31 days.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Store the card the buyer pays with on the customer (a recurring token).
+    #[graphql(default)]
+    pub force_recurring: bool,
     /// The total in minor units; or give `items`.
     pub amount: Option<Amount>,
     pub items: Option<Vec<LineItemInput>>,
@@ -446,6 +466,8 @@ impl PaymentMutation {
         let svc = match optional_id(&input.customer_id, "customerId") {
             Ok(customer_id) => SvcCreate {
                 customer_id,
+                expires_at: input.expires_at,
+                force_recurring: input.force_recurring,
                 amount: input.amount.map(|a| a.0),
                 items: items_of(input.items),
                 currency: input.currency,

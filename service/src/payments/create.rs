@@ -1,5 +1,5 @@
 //! Creating payments, and charging a customer's stored card.
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use entity::{payment, payment_item};
 use sea_orm::{ActiveModelTrait, Set, TransactionTrait};
 use serde::Serialize;
@@ -37,6 +37,10 @@ impl CaptureMethod {
 #[derive(Clone, Debug, Serialize)]
 pub struct CreatePaymentInput {
     pub customer_id: Option<Uuid>,
+    /// Until when its hosted page takes payment (default 31 days).
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Store the card the buyer pays with on the customer.
+    pub force_recurring: bool,
     pub amount: Option<i64>,
     pub items: Option<Vec<ItemInput>>,
     pub currency: String,
@@ -58,6 +62,9 @@ pub struct ChargeCustomerInput {
     pub description: Option<String>,
     pub metadata: Option<Value>,
 }
+
+/// How long a payment's hosted page takes payment by default (Payer's card-payment link).
+pub const CHECKOUT_VALIDITY: chrono::Duration = chrono::Duration::days(31);
 
 struct Priced {
     currency: Currency,
@@ -140,6 +147,10 @@ struct NewPayment<'a> {
     client_reference: Option<String>,
     description: Option<String>,
     metadata: Option<Value>,
+    paylink_id: Option<Uuid>,
+    /// The hosted page's code and how long it is valid.
+    checkout: Option<(String, DateTime<Utc>)>,
+    force_recurring: bool,
 }
 
 async fn insert_payment(
@@ -169,6 +180,10 @@ async fn insert_payment(
         acquirer_reference: Set(None),
         error_code: Set(None),
         error_message: Set(None),
+        paylink_id: Set(new.paylink_id),
+        checkout_code: Set(new.checkout.as_ref().map(|(code, _)| code.clone())),
+        checkout_expires_at: Set(new.checkout.as_ref().map(|(_, at)| *at)),
+        force_recurring: Set(new.force_recurring),
         created_at: Set(now),
         updated_at: Set(now),
     }
@@ -207,6 +222,13 @@ pub async fn create_payment(
     check_text(&input.client_reference, "clientReference", 200)?;
     check_text(&input.description, "description", 1000)?;
     check_metadata(&input.metadata)?;
+    let checkout_expiry = match input.expires_at {
+        Some(at) if at <= Utc::now() => {
+            return Err(ServiceError::invalid("EXPIRY_IN_PAST", &["expiresAt"], "expiresAt must be in the future"));
+        }
+        Some(at) => at,
+        None => Utc::now() + CHECKOUT_VALIDITY,
+    };
     let txn = gw.db.begin().await?;
     if let Some(id) = input.customer_id {
         customers::get(&txn, caller, id).await.map_err(|_| {
@@ -224,6 +246,9 @@ pub async fn create_payment(
             client_reference: input.client_reference,
             description: input.description,
             metadata: input.metadata,
+            paylink_id: None,
+            checkout: Some((crate::codes::new_code(), checkout_expiry)),
+            force_recurring: input.force_recurring,
         },
         PaymentStatus::Created,
     )
@@ -268,6 +293,9 @@ pub async fn charge_customer(
             client_reference: input.client_reference,
             description: input.description,
             metadata: input.metadata,
+            paylink_id: None,
+            checkout: None,
+            force_recurring: false,
         },
         PaymentStatus::Created,
     )

@@ -33,4 +33,8 @@ pub const EVENT_TYPES: &[&str] = &[
     "payment.pending_refund",
     "payment.refunded",
     "payment.operation_failed",
+    "paylink.created",
+    "paylink.used",
+    "paylink.expired",
+    "paylink.deleted",
 ];
