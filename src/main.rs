@@ -188,6 +188,13 @@ async fn run_all(mut settings: Settings) -> Result<(), String> {
             simulator::serve(sim_listener, config, async move { s.cancelled().await }).await
         })
     };
+    let api_listener = tokio::net::TcpListener::bind(settings.addr)
+        .await
+        .map_err(|e| format!("cannot listen on {} ({e}); set PAYGATE_ADDR", settings.addr))?;
+    if std::env::var_os("PAYGATE_PUBLIC_URL").is_none() {
+        let addr = api_listener.local_addr().map_err(|e| e.to_string())?;
+        settings.public_url = format!("http://{addr}");
+    }
     let gw = Gateway::connect(settings.clone(), true)
         .await
         .map_err(|e| e.to_string())?;
@@ -202,9 +209,7 @@ async fn run_all(mut settings: Settings) -> Result<(), String> {
         println!("  demo test key: {}", made.test_key.expose());
         println!("  (shown this once; `paygate merchant create --name NAME` makes more)");
     }
-    let app = api::Application::build(gw.clone(), settings.addr)
-        .await
-        .map_err(|e| format!("cannot listen on {} ({e}); set PAYGATE_ADDR", settings.addr))?;
+    let app = api::Application::from_listener(gw.clone(), api_listener);
     let addr = app.local_addr().map_err(|e| e.to_string())?;
     println!("Paygate is running (embedded: SQLite, in-process queue and acquirer simulator).");
     println!("  GraphQL:  POST http://{addr}/graphql");

@@ -29,7 +29,11 @@ pub fn router(gw: Gateway) -> Router {
         .route("/graphql/ws", get(graphql_ws))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .with_state(AppState { gw, schema })
+        .with_state(AppState {
+            gw: gw.clone(),
+            schema,
+        })
+        .merge(crate::pages::router(gw))
 }
 
 fn error_response(status: StatusCode, code: &str, message: &str) -> Response {

@@ -1,6 +1,7 @@
 //! The HTTP face of Paygate: GraphQL (with GraphiQL), health checks, and the router.
 pub mod graphql;
 mod http;
+mod pages;
 
 use std::net::SocketAddr;
 
@@ -20,6 +21,11 @@ impl Application {
     pub async fn build(gw: Gateway, addr: SocketAddr) -> std::io::Result<Application> {
         let listener = TcpListener::bind(addr).await?;
         Ok(Application { listener, gw })
+    }
+
+    /// Serves on a listener bound beforehand (so the public URL can name its port).
+    pub fn from_listener(gw: Gateway, listener: TcpListener) -> Application {
+        Application { listener, gw }
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {

@@ -163,18 +163,34 @@ pub async fn store_token(
     customer_id: Uuid,
     token: crate::acquirer::CardToken,
 ) -> Result<payment_method::Model> {
-    let has_default = payment_method::Entity::find()
-        .filter(payment_method::Column::CustomerId.eq(customer_id))
-        .filter(payment_method::Column::RemovedAt.is_null())
-        .filter(payment_method::Column::IsDefault.eq(true))
-        .count(conn)
-        .await?
-        > 0;
+    store_card(conn, caller, Some(customer_id), token).await
+}
+
+/// Stores a tokenized card, on a customer (the first becomes the default) or, with no
+/// customer, as a card used once.
+pub async fn store_card(
+    conn: &impl ConnectionTrait,
+    caller: &Caller,
+    customer_id: Option<Uuid>,
+    token: crate::acquirer::CardToken,
+) -> Result<payment_method::Model> {
+    let has_default = match customer_id {
+        Some(c) => {
+            payment_method::Entity::find()
+                .filter(payment_method::Column::CustomerId.eq(c))
+                .filter(payment_method::Column::RemovedAt.is_null())
+                .filter(payment_method::Column::IsDefault.eq(true))
+                .count(conn)
+                .await?
+                > 0
+        }
+        None => true,
+    };
     Ok(payment_method::ActiveModel {
         id: Set(Uuid::now_v7()),
         merchant_id: Set(caller.merchant_id),
         mode: Set(caller.mode.as_str().into()),
-        customer_id: Set(Some(customer_id)),
+        customer_id: Set(customer_id),
         token: Set(token.token),
         brand: Set(token.brand),
         last4: Set(token.last4),

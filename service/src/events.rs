@@ -88,7 +88,12 @@ pub async fn record_event(
     }
     .insert(conn)
     .await?;
-    jobs::insert(conn, &JobPayload::FanOutEvent { event_id: ev.id }, ev.created_at).await?;
+    jobs::insert(
+        conn,
+        &JobPayload::FanOutEvent { event_id: ev.id },
+        ev.created_at,
+    )
+    .await?;
     Ok(ev)
 }
 

@@ -2,6 +2,7 @@
 //! acquirer client, the job outbox and queue. Resolvers and job handlers stay thin over it.
 pub mod acquirer;
 pub mod bus;
+pub mod checkout;
 pub mod codes;
 pub mod customers;
 pub mod db;

@@ -1,7 +1,9 @@
 //! The product catalogue: paylink items may name a product and inherit its fields.
 use chrono::Utc;
 use entity::product;
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
+};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -23,17 +25,29 @@ fn check(input: &ProductInput) -> Result<()> {
     if let Some(name) = &input.name
         && (name.trim().is_empty() || name.chars().count() > 200)
     {
-        return Err(ServiceError::invalid("INVALID_NAME", &["name"], "name must be 1 to 200 characters"));
+        return Err(ServiceError::invalid(
+            "INVALID_NAME",
+            &["name"],
+            "name must be 1 to 200 characters",
+        ));
     }
     if let Some(p) = input.price
         && !(0..=MAX_AMOUNT).contains(&p)
     {
-        return Err(ServiceError::invalid("INVALID_AMOUNT", &["price"], "price must be between 0 and 10^15"));
+        return Err(ServiceError::invalid(
+            "INVALID_AMOUNT",
+            &["price"],
+            "price must be between 0 and 10^15",
+        ));
     }
     if let Some(v) = input.vat
         && !(0..=10_000).contains(&v)
     {
-        return Err(ServiceError::invalid("INVALID_VAT_RATE", &["vat"], "vat is in basis points, 0 to 10000"));
+        return Err(ServiceError::invalid(
+            "INVALID_VAT_RATE",
+            &["vat"],
+            "vat is in basis points, 0 to 10000",
+        ));
     }
     if let Some(c) = &input.currency {
         Currency::parse(c, &["currency"])?;
@@ -53,9 +67,15 @@ pub async fn create(gw: &Gateway, caller: &Caller, input: &ProductInput) -> Resu
         description: Set(input.description.clone()),
         price: Set(input.price.ok_or_else(|| missing("price"))?),
         vat: Set(input.vat.ok_or_else(|| missing("vat"))?),
-        currency: Set(Currency::parse(input.currency.as_deref().ok_or_else(|| missing("currency"))?, &["currency"])?
-            .code()
-            .into()),
+        currency: Set(Currency::parse(
+            input
+                .currency
+                .as_deref()
+                .ok_or_else(|| missing("currency"))?,
+            &["currency"],
+        )?
+        .code()
+        .into()),
         created_at: Set(now),
         updated_at: Set(now),
     }
@@ -72,7 +92,12 @@ pub async fn get(conn: &impl ConnectionTrait, caller: &Caller, id: Uuid) -> Resu
         .ok_or(ServiceError::NotFound)
 }
 
-pub async fn update(gw: &Gateway, caller: &Caller, id: Uuid, input: &ProductInput) -> Result<product::Model> {
+pub async fn update(
+    gw: &Gateway,
+    caller: &Caller,
+    id: Uuid,
+    input: &ProductInput,
+) -> Result<product::Model> {
     check(input)?;
     let mut row: product::ActiveModel = get(&gw.db, caller, id).await?.into();
     if let Some(v) = &input.name {

@@ -53,8 +53,10 @@ use PaymentStatus::*;
 const TRANSITIONS: &[(PaymentStatus, &[PaymentStatus])] = &[
     // A created payment is charged (captured at once) or executed (authorized), or cancelled.
     (Created, &[PendingCharge, PendingExecute, Cancelled]),
-    (PendingCharge, &[Paid, Error, Blocked]),
-    (PendingExecute, &[Hold, Paid, Error, Blocked]),
+    // A declined attempt on a hosted page leaves the payment payable (CREATED) for another
+    // card; a declined server-side charge ends in ERROR.
+    (PendingCharge, &[Paid, Error, Blocked, Created]),
+    (PendingExecute, &[Hold, Paid, Error, Blocked, Created]),
     (Hold, &[PendingCapture, PendingRelease]),
     // A capture that fails leaves the hold as it was.
     (PendingCapture, &[Paid, Hold]),
@@ -109,6 +111,8 @@ mod tests {
         ("CREATED", "PENDING_EXECUTE"),
         ("CREATED", "CANCELLED"),
         ("PENDING_CHARGE", "PAID"),
+        ("PENDING_CHARGE", "CREATED"),
+        ("PENDING_EXECUTE", "CREATED"),
         ("PENDING_CHARGE", "ERROR"),
         ("PENDING_CHARGE", "BLOCKED"),
         ("PENDING_EXECUTE", "HOLD"),

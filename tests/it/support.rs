@@ -175,16 +175,18 @@ impl TestApp {
             shutdown.clone(),
         )
         .await;
+        let listener = tokio::net::TcpListener::bind(settings.addr)
+            .await
+            .expect("bind api");
+        let addr = listener.local_addr().expect("api addr");
+        settings.public_url = format!("http://{addr}");
         let gw = Gateway::connect(settings.clone(), true)
             .await
             .expect("gateway connects");
         if opts.worker {
             tokio::spawn(worker::run(gw.clone(), shutdown.clone()));
         }
-        let app = api::Application::build(gw.clone(), settings.addr)
-            .await
-            .expect("bind api");
-        let addr = app.local_addr().expect("api addr");
+        let app = api::Application::from_listener(gw.clone(), listener);
         tokio::spawn(app.run(shutdown.clone()));
         let made = service::merchants::create_merchant(&gw.db, "Test merchant")
             .await

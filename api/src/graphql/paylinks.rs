@@ -2,10 +2,10 @@
 use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use entity::{paylink, paylink_item, product};
+use service::ServiceError;
 use service::page::PageRequest;
 use service::paylinks::{self, ItemInput, PaylinkFilter, PaylinkInput, PaymentOption};
 use service::products::{self, ProductInput};
-use service::ServiceError;
 
 use super::PageInfo;
 use super::context::{caller, gateway, idempotent, parse_id};
@@ -137,7 +137,9 @@ impl Paylink {
         self.0.client_reference.as_deref()
     }
     async fn items(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<PaylinkItem>> {
-        let rows = paylinks::items(&gateway(ctx)?.db, self.0.id).await.map_err(|e| graphql_error(&e))?;
+        let rows = paylinks::items(&gateway(ctx)?.db, self.0.id)
+            .await
+            .map_err(|e| graphql_error(&e))?;
         Ok(rows.into_iter().map(PaylinkItem).collect())
     }
     async fn currency(&self) -> &str {
@@ -150,10 +152,15 @@ impl Paylink {
         Amount(self.0.vat_total)
     }
     async fn purchase_flow(&self) -> PurchaseFlow {
-        if self.0.purchase_flow == "AUTHORIZE" { PurchaseFlow::Authorize } else { PurchaseFlow::Direct }
+        if self.0.purchase_flow == "AUTHORIZE" {
+            PurchaseFlow::Authorize
+        } else {
+            PurchaseFlow::Direct
+        }
     }
     async fn payment_options(&self) -> Vec<PaymentOptionObject> {
-        let list: Vec<PaymentOption> = serde_json::from_value(self.0.payment_options.clone()).unwrap_or_default();
+        let list: Vec<PaymentOption> =
+            serde_json::from_value(self.0.payment_options.clone()).unwrap_or_default();
         list.into_iter()
             .map(|o| PaymentOptionObject {
                 kind: o.kind,
@@ -190,7 +197,9 @@ impl Paylink {
     }
     /// The payments made through it.
     async fn payments(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Payment>> {
-        let rows = paylinks::payments_of(gateway(ctx)?, self.0.id).await.map_err(|e| graphql_error(&e))?;
+        let rows = paylinks::payments_of(gateway(ctx)?, self.0.id)
+            .await
+            .map_err(|e| graphql_error(&e))?;
         Ok(rows.into_iter().map(Payment).collect())
     }
     /// The API key that made it.
@@ -329,7 +338,11 @@ impl PaylinkQuery {
     async fn paylink(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Paylink> {
         let caller = caller(ctx)?;
         let id = parse_id(&id, "id").map_err(|_| graphql_error(&ServiceError::NotFound))?;
-        Ok(Paylink(paylinks::get(&gateway(ctx)?.db, &caller, id).await.map_err(|e| graphql_error(&e))?))
+        Ok(Paylink(
+            paylinks::get(&gateway(ctx)?.db, &caller, id)
+                .await
+                .map_err(|e| graphql_error(&e))?,
+        ))
     }
 
     /// Paylinks newest first.
@@ -356,18 +369,32 @@ impl PaylinkQuery {
                 client_reference: f.client_reference,
             })
             .unwrap_or_default();
-        let page = paylinks::list(gateway(ctx)?, &caller, &filter, page).await.map_err(|e| graphql_error(&e))?;
+        let page = paylinks::list(gateway(ctx)?, &caller, &filter, page)
+            .await
+            .map_err(|e| graphql_error(&e))?;
         let end_cursor = page.items.last().map(|(c, _)| c.encode());
         Ok(PaylinkConnection {
-            edges: page.items.into_iter().map(|(c, node)| PaylinkEdge { cursor: c.encode(), node: Paylink(node) }).collect(),
-            page_info: PageInfo { has_next_page: page.has_next_page, end_cursor },
+            edges: page
+                .items
+                .into_iter()
+                .map(|(c, node)| PaylinkEdge {
+                    cursor: c.encode(),
+                    node: Paylink(node),
+                })
+                .collect(),
+            page_info: PageInfo {
+                has_next_page: page.has_next_page,
+                end_cursor,
+            },
             total_count: page.total_count,
         })
     }
 
     async fn products(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Product>> {
         let caller = caller(ctx)?;
-        let rows = products::list(gateway(ctx)?, &caller).await.map_err(|e| graphql_error(&e))?;
+        let rows = products::list(gateway(ctx)?, &caller)
+            .await
+            .map_err(|e| graphql_error(&e))?;
         Ok(rows.into_iter().map(Product).collect())
     }
 }
@@ -376,11 +403,13 @@ fn paylink_input(input: CreatePaylinkInput) -> Result<PaylinkInput, ServiceError
     let mut items = Vec::with_capacity(input.items.len());
     for (i, item) in input.items.into_iter().enumerate() {
         let product_id = match item.product_id {
-            Some(id) => Some(parse_id(&id, "productId").map_err(|_| ServiceError::Invalid {
-                code: "UNKNOWN_PRODUCT",
-                field: vec!["items".into(), i.to_string(), "productId".into()],
-                message: "no such product".into(),
-            })?),
+            Some(id) => Some(
+                parse_id(&id, "productId").map_err(|_| ServiceError::Invalid {
+                    code: "UNKNOWN_PRODUCT",
+                    field: vec!["items".into(), i.to_string(), "productId".into()],
+                    message: "no such product".into(),
+                })?,
+            ),
             None => None,
         };
         items.push(ItemInput {
@@ -396,10 +425,9 @@ fn paylink_input(input: CreatePaylinkInput) -> Result<PaylinkInput, ServiceError
         });
     }
     let buyer_customer_id = match input.buyer_customer_id {
-        Some(id) => Some(
-            parse_id(&id, "buyerCustomerId")
-                .map_err(|_| ServiceError::invalid("UNKNOWN_BUYER", &["buyerCustomerId"], "no such customer"))?,
-        ),
+        Some(id) => Some(parse_id(&id, "buyerCustomerId").map_err(|_| {
+            ServiceError::invalid("UNKNOWN_BUYER", &["buyerCustomerId"], "no such customer")
+        })?),
         None => None,
     };
     Ok(PaylinkInput {
@@ -435,30 +463,49 @@ pub struct PaylinkMutation;
 
 #[Object]
 impl PaylinkMutation {
-    async fn create_paylink(&self, ctx: &Context<'_>, input: CreatePaylinkInput) -> async_graphql::Result<PaylinkPayload> {
+    async fn create_paylink(
+        &self,
+        ctx: &Context<'_>,
+        input: CreatePaylinkInput,
+    ) -> async_graphql::Result<PaylinkPayload> {
         let caller = caller(ctx)?;
         let gw = gateway(ctx)?;
         let key = input.idempotency_key.clone();
         let result = match paylink_input(input) {
             Ok(svc) => {
-                idempotent(ctx, key.as_deref(), "createPaylink", &svc, |claim| paylinks::create(gw, &caller, &svc, claim))
-                    .await
+                idempotent(ctx, key.as_deref(), "createPaylink", &svc, |claim| {
+                    paylinks::create(gw, &caller, &svc, claim)
+                })
+                .await
             }
             Err(e) => Err(e),
         };
         let result = match result {
-            Ok(v) => match v.get("paylinkId").and_then(|s| s.as_str()).and_then(|s| s.parse().ok()) {
+            Ok(v) => match v
+                .get("paylinkId")
+                .and_then(|s| s.as_str())
+                .and_then(|s| s.parse().ok())
+            {
                 Some(id) => paylinks::get(&gw.db, &caller, id).await,
-                None => Err(ServiceError::Internal("recorded answer has no paylink".into())),
+                None => Err(ServiceError::Internal(
+                    "recorded answer has no paylink".into(),
+                )),
             },
             Err(e) => Err(e),
         };
         let (link, errors) = split(result)?;
-        Ok(PaylinkPayload { paylink: link.map(Paylink), errors })
+        Ok(PaylinkPayload {
+            paylink: link.map(Paylink),
+            errors,
+        })
     }
 
     /// Deletes a paylink that was not used.
-    async fn delete_paylink(&self, ctx: &Context<'_>, input: DeletePaylinkInput) -> async_graphql::Result<PaylinkPayload> {
+    async fn delete_paylink(
+        &self,
+        ctx: &Context<'_>,
+        input: DeletePaylinkInput,
+    ) -> async_graphql::Result<PaylinkPayload> {
         let caller = caller(ctx)?;
         let gw = gateway(ctx)?;
         let result = match parse_id(&input.id, "id") {
@@ -466,10 +513,17 @@ impl PaylinkMutation {
             Err(e) => Err(e),
         };
         let (link, errors) = split(result)?;
-        Ok(PaylinkPayload { paylink: link.map(Paylink), errors })
+        Ok(PaylinkPayload {
+            paylink: link.map(Paylink),
+            errors,
+        })
     }
 
-    async fn create_product(&self, ctx: &Context<'_>, input: CreateProductInput) -> async_graphql::Result<ProductPayload> {
+    async fn create_product(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateProductInput,
+    ) -> async_graphql::Result<ProductPayload> {
         let caller = caller(ctx)?;
         let svc = ProductInput {
             name: Some(input.name),
@@ -479,10 +533,17 @@ impl PaylinkMutation {
             currency: Some(input.currency),
         };
         let (p, errors) = split(products::create(gateway(ctx)?, &caller, &svc).await)?;
-        Ok(ProductPayload { product: p.map(Product), errors })
+        Ok(ProductPayload {
+            product: p.map(Product),
+            errors,
+        })
     }
 
-    async fn update_product(&self, ctx: &Context<'_>, input: UpdateProductInput) -> async_graphql::Result<ProductPayload> {
+    async fn update_product(
+        &self,
+        ctx: &Context<'_>,
+        input: UpdateProductInput,
+    ) -> async_graphql::Result<ProductPayload> {
         let caller = caller(ctx)?;
         let gw = gateway(ctx)?;
         let svc = ProductInput {
@@ -497,6 +558,9 @@ impl PaylinkMutation {
             Err(e) => Err(e),
         };
         let (p, errors) = split(result)?;
-        Ok(ProductPayload { product: p.map(Product), errors })
+        Ok(ProductPayload {
+            product: p.map(Product),
+            errors,
+        })
     }
 }

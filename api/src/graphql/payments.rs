@@ -123,8 +123,16 @@ impl Payment {
     }
     /// The hosted page where a buyer pays it (payments made with createPayment).
     async fn checkout_url(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<String>> {
-        let base = gateway(ctx)?.settings.public_url.trim_end_matches('/').to_string();
-        Ok(self.0.checkout_code.as_ref().map(|code| format!("{base}/pay/{code}")))
+        let base = gateway(ctx)?
+            .settings
+            .public_url
+            .trim_end_matches('/')
+            .to_string();
+        Ok(self
+            .0
+            .checkout_code
+            .as_ref()
+            .map(|code| format!("{base}/pay/{code}")))
     }
     /// Until when the hosted page takes payment.
     async fn expires_at(&self) -> Option<DateTime<Utc>> {

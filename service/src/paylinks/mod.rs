@@ -7,8 +7,8 @@ use chrono::{DateTime, Utc};
 use entity::{paylink, paylink_item, payment};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 use serde::Serialize;
 use serde_json::Value;
@@ -64,7 +64,8 @@ pub struct PaylinkInput {
 /// An absolute http(s) URL without `<>'"`.
 pub fn check_uri(uri: &str, field: &[String]) -> Result<()> {
     let ok = !uri.contains(['<', '>', '\'', '"'])
-        && reqwest::Url::parse(uri).is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some());
+        && reqwest::Url::parse(uri)
+            .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some());
     if ok {
         Ok(())
     } else {
@@ -85,15 +86,26 @@ struct CheckedItem {
     currency: Option<String>,
 }
 
-async fn check_item(conn: &impl ConnectionTrait, caller: &Caller, i: usize, item: &ItemInput) -> Result<CheckedItem> {
+async fn check_item(
+    conn: &impl ConnectionTrait,
+    caller: &Caller,
+    i: usize,
+    item: &ItemInput,
+) -> Result<CheckedItem> {
     let idx = i.to_string();
     let field = |f: &str| path(&["items", &idx, f]);
     let product = match item.product_id {
-        Some(id) => Some(products::get(conn, caller, id).await.map_err(|_| ServiceError::Invalid {
-            code: "UNKNOWN_PRODUCT",
-            field: field("productId"),
-            message: "no such product".into(),
-        })?),
+        Some(id) => {
+            Some(
+                products::get(conn, caller, id)
+                    .await
+                    .map_err(|_| ServiceError::Invalid {
+                        code: "UNKNOWN_PRODUCT",
+                        field: field("productId"),
+                        message: "no such product".into(),
+                    })?,
+            )
+        }
         None => None,
     };
     let required = |f: &str| ServiceError::Invalid {
@@ -104,10 +116,20 @@ async fn check_item(conn: &impl ConnectionTrait, caller: &Caller, i: usize, item
     let description = item
         .description
         .clone()
-        .or_else(|| product.as_ref().map(|p| p.description.clone().unwrap_or_else(|| p.name.clone())))
+        .or_else(|| {
+            product
+                .as_ref()
+                .map(|p| p.description.clone().unwrap_or_else(|| p.name.clone()))
+        })
         .ok_or_else(|| required("description"))?;
-    let price = item.price.or(product.as_ref().map(|p| p.price)).ok_or_else(|| required("price"))?;
-    let vat = item.vat.or(product.as_ref().map(|p| p.vat)).ok_or_else(|| required("vat"))?;
+    let price = item
+        .price
+        .or(product.as_ref().map(|p| p.price))
+        .ok_or_else(|| required("price"))?;
+    let vat = item
+        .vat
+        .or(product.as_ref().map(|p| p.vat))
+        .ok_or_else(|| required("vat"))?;
     if description.trim().is_empty() {
         return Err(required("description"));
     }
@@ -140,15 +162,23 @@ async fn check_item(conn: &impl ConnectionTrait, caller: &Caller, i: usize, item
     if let Some(uri) = &item.ogp_uri {
         check_uri(uri, &field("ogpUri"))?;
     }
-    let total = price.checked_mul(i64::from(quantity)).filter(|t| *t <= MAX_AMOUNT).ok_or_else(|| {
-        ServiceError::Invalid { code: "AMOUNT_OVERFLOW", field: field("quantity"), message: "the line total is too large".into() }
-    })?;
+    let total = price
+        .checked_mul(i64::from(quantity))
+        .filter(|t| *t <= MAX_AMOUNT)
+        .ok_or_else(|| ServiceError::Invalid {
+            code: "AMOUNT_OVERFLOW",
+            field: field("quantity"),
+            message: "the line total is too large".into(),
+        })?;
     Ok(CheckedItem {
         row: paylink_item::ActiveModel {
             id: Set(Uuid::now_v7()),
             paylink_id: Set(Uuid::nil()),
             position: Set(i32::try_from(i).unwrap_or(i32::MAX)),
-            name: Set(item.name.clone().or_else(|| product.as_ref().map(|p| p.name.clone()))),
+            name: Set(item
+                .name
+                .clone()
+                .or_else(|| product.as_ref().map(|p| p.name.clone()))),
             description: Set(description),
             price: Set(price),
             vat: Set(vat),
@@ -163,26 +193,54 @@ async fn check_item(conn: &impl ConnectionTrait, caller: &Caller, i: usize, item
     })
 }
 
-pub async fn create(gw: &Gateway, caller: &Caller, input: &PaylinkInput, claim: Option<Claim>) -> Result<Value> {
+pub async fn create(
+    gw: &Gateway,
+    caller: &Caller,
+    input: &PaylinkInput,
+    claim: Option<Claim>,
+) -> Result<Value> {
     let title = input.title.as_deref().map(str::trim).unwrap_or_default();
     if title.is_empty() || title.chars().count() > 200 {
-        return Err(ServiceError::invalid("REQUIRED", &["title"], "title is required (at most 200 characters)"));
+        return Err(ServiceError::invalid(
+            "REQUIRED",
+            &["title"],
+            "title is required (at most 200 characters)",
+        ));
     }
-    let items = input.items.as_ref().ok_or_else(|| ServiceError::invalid("REQUIRED", &["items"], "items are required"))?;
+    let items = input
+        .items
+        .as_ref()
+        .ok_or_else(|| ServiceError::invalid("REQUIRED", &["items"], "items are required"))?;
     if items.is_empty() || items.len() > MAX_ITEMS {
-        return Err(ServiceError::invalid("INVALID_ITEMS", &["items"], format!("give 1 to {MAX_ITEMS} items")));
+        return Err(ServiceError::invalid(
+            "INVALID_ITEMS",
+            &["items"],
+            format!("give 1 to {MAX_ITEMS} items"),
+        ));
     }
     let flow = input.purchase_flow.as_deref().unwrap_or("DIRECT");
     if !matches!(flow, "DIRECT" | "AUTHORIZE") {
-        return Err(ServiceError::invalid("INVALID_PURCHASE_FLOW", &["purchaseFlow"], "purchaseFlow is DIRECT or AUTHORIZE"));
+        return Err(ServiceError::invalid(
+            "INVALID_PURCHASE_FLOW",
+            &["purchaseFlow"],
+            "purchaseFlow is DIRECT or AUTHORIZE",
+        ));
     }
-    let (options, mask) = options::resolve(input.payment_options.clone(), input.payment_options_mask)?;
+    let (options, mask) =
+        options::resolve(input.payment_options.clone(), input.payment_options_mask)?;
     let now = Utc::now();
     let expires_at = input.expires_at.unwrap_or(now + VALIDITY);
     if expires_at <= now {
-        return Err(ServiceError::invalid("EXPIRY_IN_PAST", &["expiresAt"], "expiresAt must be in the future"));
+        return Err(ServiceError::invalid(
+            "EXPIRY_IN_PAST",
+            &["expiresAt"],
+            "expiresAt must be in the future",
+        ));
     }
-    for (name, value) in [("redirectUri", &input.redirect_uri), ("cancelUri", &input.cancel_uri)] {
+    for (name, value) in [
+        ("redirectUri", &input.redirect_uri),
+        ("cancelUri", &input.cancel_uri),
+    ] {
         if let Some(uri) = value {
             check_uri(uri, &path(&[name]))?;
         }
@@ -190,24 +248,39 @@ pub async fn create(gw: &Gateway, caller: &Caller, input: &PaylinkInput, claim: 
     if let Some(r) = &input.client_reference
         && r.chars().count() > 200
     {
-        return Err(ServiceError::invalid("TOO_LONG", &["clientReference"], "clientReference has at most 200 characters"));
+        return Err(ServiceError::invalid(
+            "TOO_LONG",
+            &["clientReference"],
+            "clientReference has at most 200 characters",
+        ));
     }
     let txn = gw.db.begin().await?;
     if let Some(buyer) = input.buyer_customer_id {
-        customers::get(&txn, caller, buyer)
-            .await
-            .map_err(|_| ServiceError::invalid("UNKNOWN_BUYER", &["buyerCustomerId"], "no such customer"))?;
+        customers::get(&txn, caller, buyer).await.map_err(|_| {
+            ServiceError::invalid("UNKNOWN_BUYER", &["buyerCustomerId"], "no such customer")
+        })?;
     }
     let mut checked = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
         checked.push(check_item(&txn, caller, i, item).await?);
     }
-    let currencies: std::collections::BTreeSet<_> = checked.iter().filter_map(|c| c.currency.clone()).collect();
+    let currencies: std::collections::BTreeSet<_> =
+        checked.iter().filter_map(|c| c.currency.clone()).collect();
     let currency = match currencies.len() {
-        0 => return Err(ServiceError::invalid("CURRENCY_REQUIRED", &["items", "0", "currency"], "give the items' currency")),
+        0 => {
+            return Err(ServiceError::invalid(
+                "CURRENCY_REQUIRED",
+                &["items", "0", "currency"],
+                "give the items' currency",
+            ));
+        }
         1 => currencies.into_iter().next().unwrap_or_default(),
         _ => {
-            return Err(ServiceError::invalid("MIXED_CURRENCIES", &["items"], "all items must share one currency"));
+            return Err(ServiceError::invalid(
+                "MIXED_CURRENCIES",
+                &["items"],
+                "all items must share one currency",
+            ));
         }
     };
     let (mut total, mut vat_total) = (0i64, 0i64);
@@ -215,7 +288,9 @@ pub async fn create(gw: &Gateway, caller: &Caller, input: &PaylinkInput, claim: 
         total = total
             .checked_add(*c.row.total.as_ref())
             .filter(|t| *t <= MAX_AMOUNT)
-            .ok_or_else(|| ServiceError::invalid("AMOUNT_OVERFLOW", &["items"], "the total is too large"))?;
+            .ok_or_else(|| {
+                ServiceError::invalid("AMOUNT_OVERFLOW", &["items"], "the total is too large")
+            })?;
         vat_total += *c.row.vat_amount.as_ref();
     }
     let link = paylink::ActiveModel {
@@ -226,7 +301,9 @@ pub async fn create(gw: &Gateway, caller: &Caller, input: &PaylinkInput, claim: 
         title: Set(title.to_string()),
         client_reference: Set(input.client_reference.clone()),
         purchase_flow: Set(flow.into()),
-        payment_options: Set(serde_json::to_value(&options).map_err(|e| ServiceError::Internal(e.to_string()))?),
+        payment_options: Set(
+            serde_json::to_value(&options).map_err(|e| ServiceError::Internal(e.to_string()))?
+        ),
         payment_options_mask: Set(mask),
         currency: Set(currency),
         total: Set(total),
@@ -246,7 +323,14 @@ pub async fn create(gw: &Gateway, caller: &Caller, input: &PaylinkInput, claim: 
         c.row.paylink_id = Set(link.id);
         c.row.insert(&txn).await?;
     }
-    events::record_event(&txn, link.merchant_id, &link.mode, "paylink.created", snapshot(&link)).await?;
+    events::record_event(
+        &txn,
+        link.merchant_id,
+        &link.mode,
+        "paylink.created",
+        snapshot(&link),
+    )
+    .await?;
     let value = serde_json::json!({ "paylinkId": link.id });
     if let Some(claim) = claim {
         claim.complete(&txn, &value).await?;
@@ -273,10 +357,16 @@ pub async fn get(conn: &impl ConnectionTrait, caller: &Caller, id: Uuid) -> Resu
 }
 
 pub async fn by_code(conn: &impl ConnectionTrait, code: &str) -> Result<Option<paylink::Model>> {
-    Ok(paylink::Entity::find().filter(paylink::Column::Code.eq(code)).one(conn).await?)
+    Ok(paylink::Entity::find()
+        .filter(paylink::Column::Code.eq(code))
+        .one(conn)
+        .await?)
 }
 
-pub async fn items(conn: &impl ConnectionTrait, paylink_id: Uuid) -> Result<Vec<paylink_item::Model>> {
+pub async fn items(
+    conn: &impl ConnectionTrait,
+    paylink_id: Uuid,
+) -> Result<Vec<paylink_item::Model>> {
     Ok(paylink_item::Entity::find()
         .filter(paylink_item::Column::PaylinkId.eq(paylink_id))
         .order_by_asc(paylink_item::Column::Position)
@@ -298,7 +388,12 @@ pub struct PaylinkFilter {
     pub client_reference: Option<String>,
 }
 
-pub async fn list(gw: &Gateway, caller: &Caller, filter: &PaylinkFilter, page: PageRequest) -> Result<Page<paylink::Model>> {
+pub async fn list(
+    gw: &Gateway,
+    caller: &Caller,
+    filter: &PaylinkFilter,
+    page: PageRequest,
+) -> Result<Page<paylink::Model>> {
     let mut cond = Condition::all()
         .add(paylink::Column::MerchantId.eq(caller.merchant_id))
         .add(paylink::Column::Mode.eq(caller.mode.as_str()));
@@ -308,12 +403,19 @@ pub async fn list(gw: &Gateway, caller: &Caller, filter: &PaylinkFilter, page: P
     if let Some(r) = &filter.client_reference {
         cond = cond.add(paylink::Column::ClientReference.eq(r.clone()));
     }
-    let total = paylink::Entity::find().filter(cond.clone()).count(&gw.db).await?;
+    let total = paylink::Entity::find()
+        .filter(cond.clone())
+        .count(&gw.db)
+        .await?;
     if let Some(Cursor { created_at, id }) = page.after {
         cond = cond.add(
             Condition::any()
                 .add(paylink::Column::CreatedAt.lt(created_at))
-                .add(Condition::all().add(paylink::Column::CreatedAt.eq(created_at)).add(paylink::Column::Id.lt(id))),
+                .add(
+                    Condition::all()
+                        .add(paylink::Column::CreatedAt.eq(created_at))
+                        .add(paylink::Column::Id.lt(id)),
+                ),
         );
     }
     let rows = paylink::Entity::find()
@@ -323,11 +425,19 @@ pub async fn list(gw: &Gateway, caller: &Caller, filter: &PaylinkFilter, page: P
         .limit(page.first + 1)
         .all(&gw.db)
         .await?;
-    Ok(Page::from_rows(rows, page.first, total, |p| Cursor { created_at: p.created_at, id: p.id }))
+    Ok(Page::from_rows(rows, page.first, total, |p| Cursor {
+        created_at: p.created_at,
+        id: p.id,
+    }))
 }
 
 /// Moves a paylink from AVAILABLE to `to`, with its event, inside `conn`'s transaction.
-async fn set_status(conn: &impl ConnectionTrait, link: paylink::Model, to: &str, event: &str) -> Result<paylink::Model> {
+async fn set_status(
+    conn: &impl ConnectionTrait,
+    link: paylink::Model,
+    to: &str,
+    event: &str,
+) -> Result<paylink::Model> {
     let mut row: paylink::ActiveModel = link.into();
     row.status = Set(to.into());
     row.updated_at = Set(Utc::now());
@@ -341,7 +451,9 @@ pub async fn delete(gw: &Gateway, caller: &Caller, id: Uuid) -> Result<paylink::
     let txn = gw.db.begin().await?;
     let link = get(&txn, caller, id).await?;
     if link.status == USED {
-        return Err(ServiceError::InvalidState("the paylink is USED; a used paylink cannot be deleted".into()));
+        return Err(ServiceError::InvalidState(
+            "the paylink is USED; a used paylink cannot be deleted".into(),
+        ));
     }
     if link.status == DELETED {
         return Ok(link);
@@ -390,14 +502,22 @@ pub async fn expire_due(gw: &Gateway) -> Result<u64> {
 
 /// The buyer token of a buyer-locked paylink's URL: an HMAC of the paylink and the buyer.
 pub fn buyer_token(gw: &Gateway, link: &paylink::Model) -> Result<Option<String>> {
-    let Some(buyer) = link.buyer_customer_id else { return Ok(None) };
-    let mac = gw.master_key.derive(&format!("paylink-buyer:{}:{buyer}", link.id))?;
+    let Some(buyer) = link.buyer_customer_id else {
+        return Ok(None);
+    };
+    let mac = gw
+        .master_key
+        .derive(&format!("paylink-buyer:{}:{buyer}", link.id))?;
     Ok(Some(URL_SAFE_NO_PAD.encode(&mac[..24])))
 }
 
 /// The paylink's public URL (with the buyer token when it is buyer-locked).
 pub fn url(gw: &Gateway, link: &paylink::Model) -> Result<String> {
-    let base = format!("{}/pay/{}", gw.settings.public_url.trim_end_matches('/'), link.code);
+    let base = format!(
+        "{}/pay/{}",
+        gw.settings.public_url.trim_end_matches('/'),
+        link.code
+    );
     Ok(match buyer_token(gw, link)? {
         Some(token) => format!("{base}?buyer={token}"),
         None => base,

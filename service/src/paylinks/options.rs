@@ -30,12 +30,22 @@ pub struct PaymentOption {
 
 impl PaymentOption {
     pub fn simple(kind: &str) -> PaymentOption {
-        PaymentOption { kind: kind.into(), sub_type: None, url: None, name: None, image_url: None, description: None }
+        PaymentOption {
+            kind: kind.into(),
+            sub_type: None,
+            url: None,
+            name: None,
+            image_url: None,
+            description: None,
+        }
     }
 }
 
 /// Checks the options (list or mask, not both) and returns (list, mask).
-pub fn resolve(list: Option<Vec<PaymentOption>>, mask: Option<i32>) -> Result<(Vec<PaymentOption>, i32)> {
+pub fn resolve(
+    list: Option<Vec<PaymentOption>>,
+    mask: Option<i32>,
+) -> Result<(Vec<PaymentOption>, i32)> {
     match (list, mask) {
         (Some(_), Some(_)) => Err(ServiceError::invalid(
             "OPTIONS_AND_MASK",
@@ -51,16 +61,25 @@ pub fn resolve(list: Option<Vec<PaymentOption>>, mask: Option<i32>) -> Result<(V
                     "paymentOptionsMask is a sum of 1, 2, 4, …, 128",
                 ));
             }
-            let list = KINDS.iter().filter(|(_, bit)| mask & bit != 0).map(|(k, _)| PaymentOption::simple(k)).collect();
+            let list = KINDS
+                .iter()
+                .filter(|(_, bit)| mask & bit != 0)
+                .map(|(k, _)| PaymentOption::simple(k))
+                .collect();
             Ok((list, mask))
         }
         (Some(list), None) => {
             if list.is_empty() {
-                return Err(ServiceError::invalid("INVALID_PAYMENT_OPTIONS", &["paymentOptions"], "give at least one option"));
+                return Err(ServiceError::invalid(
+                    "INVALID_PAYMENT_OPTIONS",
+                    &["paymentOptions"],
+                    "give at least one option",
+                ));
             }
             let mut mask = 0;
             for (i, o) in list.iter().enumerate() {
-                let field = |f: &str| vec!["paymentOptions".to_string(), i.to_string(), f.to_string()];
+                let field =
+                    |f: &str| vec!["paymentOptions".to_string(), i.to_string(), f.to_string()];
                 if o.kind == "PROVIDED" {
                     for (name, value) in [
                         ("subType", &o.sub_type),
@@ -81,13 +100,15 @@ pub fn resolve(list: Option<Vec<PaymentOption>>, mask: Option<i32>) -> Result<(V
                         super::check_uri(value.as_deref().unwrap_or_default(), &field(name))?;
                     }
                 } else {
-                    let bit = KINDS.iter().find(|(k, _)| *k == o.kind).map(|(_, b)| *b).ok_or_else(|| {
-                        ServiceError::Invalid {
+                    let bit = KINDS
+                        .iter()
+                        .find(|(k, _)| *k == o.kind)
+                        .map(|(_, b)| *b)
+                        .ok_or_else(|| ServiceError::Invalid {
                             code: "INVALID_PAYMENT_OPTIONS",
                             field: field("type"),
                             message: format!("unknown payment option {:?}", o.kind),
-                        }
-                    })?;
+                        })?;
                     mask |= bit;
                 }
             }
@@ -108,10 +129,23 @@ mod tests {
         let (list, _) = resolve(None, Some(2 + 8 + 128)).unwrap();
         let kinds: Vec<_> = list.iter().map(|o| o.kind.as_str()).collect();
         assert_eq!(kinds, vec!["CARD", "INVOICE", "WALLET"]);
-        let (_, mask) = resolve(Some(vec![PaymentOption::simple("CARD"), PaymentOption::simple("SMS")]), None).unwrap();
+        let (_, mask) = resolve(
+            Some(vec![
+                PaymentOption::simple("CARD"),
+                PaymentOption::simple("SMS"),
+            ]),
+            None,
+        )
+        .unwrap();
         assert_eq!(mask, 6);
-        assert_eq!(resolve(None, Some(256)).unwrap_err().code(), "INVALID_PAYMENT_OPTIONS");
-        let provided = PaymentOption { url: Some("https://x.example/v".into()), ..PaymentOption::simple("PROVIDED") };
+        assert_eq!(
+            resolve(None, Some(256)).unwrap_err().code(),
+            "INVALID_PAYMENT_OPTIONS"
+        );
+        let provided = PaymentOption {
+            url: Some("https://x.example/v".into()),
+            ..PaymentOption::simple("PROVIDED")
+        };
         let err = resolve(Some(vec![provided]), None).unwrap_err();
         assert_eq!(err.field(), vec!["paymentOptions", "0", "subType"]);
     }

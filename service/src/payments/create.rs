@@ -224,7 +224,11 @@ pub async fn create_payment(
     check_metadata(&input.metadata)?;
     let checkout_expiry = match input.expires_at {
         Some(at) if at <= Utc::now() => {
-            return Err(ServiceError::invalid("EXPIRY_IN_PAST", &["expiresAt"], "expiresAt must be in the future"));
+            return Err(ServiceError::invalid(
+                "EXPIRY_IN_PAST",
+                &["expiresAt"],
+                "expiresAt must be in the future",
+            ));
         }
         Some(at) => at,
         None => Utc::now() + CHECKOUT_VALIDITY,
@@ -339,4 +343,62 @@ pub async fn charge_customer(
     gw.dispatch(job.id).await;
     gw.wait_for_operation(op.id).await?;
     Ok(value)
+}
+
+/// The payment a paylink's page pays: its items, total and flow, for its buyer.
+pub async fn create_for_paylink(
+    conn: &impl sea_orm::ConnectionTrait,
+    link: &entity::paylink::Model,
+) -> Result<payment::Model> {
+    let items = crate::paylinks::items(conn, link.id).await?;
+    let caller = Caller {
+        merchant_id: link.merchant_id,
+        mode: if link.mode == "live" {
+            crate::merchants::Mode::Live
+        } else {
+            crate::merchants::Mode::Test
+        },
+        api_key_id: link.created_by,
+    };
+    let priced = Priced {
+        currency: Currency::parse(&link.currency, &["currency"])?,
+        amount: link.total,
+        vat: link.vat_total,
+        items: items
+            .into_iter()
+            .map(|i| money::Item {
+                name: i.name.clone().unwrap_or_else(|| i.description.clone()),
+                description: Some(i.description),
+                unit_price: i.price,
+                vat_rate: i.vat,
+                quantity: i.quantity,
+                client_item_reference: i.client_item_reference,
+                total: i.total,
+                vat_amount: i.vat_amount,
+            })
+            .collect(),
+    };
+    let capture_method = if link.purchase_flow == "AUTHORIZE" {
+        CaptureMethod::Manual
+    } else {
+        CaptureMethod::Automatic
+    };
+    insert_payment(
+        conn,
+        NewPayment {
+            caller: &caller,
+            customer_id: link.buyer_customer_id,
+            payment_method_id: None,
+            priced,
+            capture_method,
+            client_reference: link.client_reference.clone(),
+            description: Some(link.title.clone()),
+            metadata: None,
+            paylink_id: Some(link.id),
+            checkout: None,
+            force_recurring: false,
+        },
+        PaymentStatus::Created,
+    )
+    .await
 }

@@ -6,7 +6,8 @@ mod outcome;
 mod query;
 
 pub use create::{
-    CaptureMethod, ChargeCustomerInput, CreatePaymentInput, charge_customer, create_payment,
+    CaptureMethod, ChargeCustomerInput, CreatePaymentInput, charge_customer, create_for_paylink,
+    create_payment,
 };
 pub use lifecycle::{cancel, capturable, capture, refund, refundable, release};
 pub use outcome::{apply_answer, mark_inconclusive, operation_request};
@@ -59,9 +60,18 @@ pub(crate) async fn lock(
         .ok_or(ServiceError::NotFound)
 }
 
+/// Loads any payment with its row locked (for the hosted page, which has no API key).
+pub(crate) async fn lock_any(conn: &impl ConnectionTrait, id: Uuid) -> Result<payment::Model> {
+    payment::Entity::find_by_id(id)
+        .lock_exclusive()
+        .one(conn)
+        .await?
+        .ok_or(ServiceError::NotFound)
+}
+
 /// Moves a payment to `to` through the state machine, saving `changed` (amounts etc.) with
 /// it, and writes the status-history row and the event, all in the caller's transaction.
-pub(crate) async fn transition(
+pub async fn transition(
     conn: &impl ConnectionTrait,
     current: &payment::Model,
     mut changed: payment::ActiveModel,
@@ -106,7 +116,7 @@ pub(crate) async fn record_history(
     Ok(())
 }
 
-pub(crate) async fn insert_operation(
+pub async fn insert_operation(
     conn: &impl ConnectionTrait,
     p: &payment::Model,
     kind: &str,

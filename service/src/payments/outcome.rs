@@ -167,6 +167,13 @@ pub async fn apply_answer(
                     pay.error_message = Set(Some(message.clone()));
                     if code == "FRAUDULENT" {
                         (Blocked, "payment.blocked", "blocked as fraud")
+                    } else if p.checkout_code.is_some() || p.paylink_id.is_some() {
+                        // The buyer on the hosted page may try another card.
+                        (
+                            Created,
+                            "payment.payment_failure",
+                            "declined; payable again",
+                        )
                     } else {
                         (Error, "payment.payment_failure", "declined")
                     }
@@ -189,7 +196,10 @@ pub async fn apply_answer(
             (Some(code), r) => format!("{r}: {code}"),
             (None, r) => r.to_string(),
         };
-        transition(&txn, &p, pay, to, &reason, Some(op.id), event).await?;
+        let updated = transition(&txn, &p, pay, to, &reason, Some(op.id), event).await?;
+        if matches!(to, Paid | Hold) && matches!(op.kind.as_str(), kind::CHARGE | kind::AUTHORIZE) {
+            crate::checkout::after_success(&txn, &updated).await?;
+        }
     }
     jobs::finish(&txn, job_id).await?;
     txn.commit().await?;
