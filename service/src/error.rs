@@ -32,6 +32,9 @@ pub enum ServiceError {
         field: Vec<String>,
         message: String,
     },
+    /// Several client errors at once (every failing field of an input).
+    #[error("{} problems with the input", .0.len())]
+    Many(Vec<ServiceError>),
     #[error("configuration: {0}")]
     Config(String),
     #[error("database: {0}")]
@@ -52,6 +55,7 @@ impl ServiceError {
     /// The stable code a client sees.
     pub fn code(&self) -> &str {
         match self {
+            ServiceError::Many(list) => list.first().map(|e| e.code()).unwrap_or("INVALID"),
             ServiceError::Invalid { code, .. } => code,
             ServiceError::Replayed { code, .. } => code,
             ServiceError::NotFound => "NOT_FOUND",
@@ -68,6 +72,9 @@ impl ServiceError {
     /// The message a client sees: never the text of an internal failure.
     pub fn public_message(&self) -> String {
         match self {
+            ServiceError::Many(list) => {
+                list.first().map(|e| e.public_message()).unwrap_or_default()
+            }
             ServiceError::Config(_) | ServiceError::Db(_) | ServiceError::Internal(_) => {
                 "internal error; it has been logged".into()
             }
@@ -77,6 +84,7 @@ impl ServiceError {
 
     pub fn field(&self) -> Vec<String> {
         match self {
+            ServiceError::Many(list) => list.first().map(|e| e.field()).unwrap_or_default(),
             ServiceError::Invalid { field, .. } | ServiceError::Replayed { field, .. } => {
                 field.clone()
             }
@@ -89,6 +97,25 @@ impl ServiceError {
             self,
             ServiceError::Config(_) | ServiceError::Db(_) | ServiceError::Internal(_)
         )
+    }
+}
+
+impl ServiceError {
+    /// One error from several: none is Ok, one stays itself.
+    pub fn from_many(mut errors: Vec<ServiceError>) -> std::result::Result<(), ServiceError> {
+        match errors.len() {
+            0 => Ok(()),
+            1 => Err(errors.remove(0)),
+            _ => Err(ServiceError::Many(errors)),
+        }
+    }
+
+    /// Every single error in it.
+    pub fn each(&self) -> Vec<&ServiceError> {
+        match self {
+            ServiceError::Many(list) => list.iter().flat_map(|e| e.each()).collect(),
+            other => vec![other],
+        }
     }
 }
 

@@ -44,6 +44,9 @@ enum Stored {
         code: String,
         field: Vec<String>,
         message: String,
+        /// The other errors, when the input had several.
+        #[serde(default)]
+        more: Vec<(String, Vec<String>, String)>,
     },
 }
 
@@ -198,12 +201,26 @@ where
             code,
             field,
             message,
+            more,
         }) => {
-            return Err(ServiceError::Replayed {
+            let first = ServiceError::Replayed {
                 code,
                 field,
                 message,
-            });
+            };
+            if more.is_empty() {
+                return Err(first);
+            }
+            let rest = more
+                .into_iter()
+                .map(|(code, field, message)| ServiceError::Replayed {
+                    code,
+                    field,
+                    message,
+                });
+            return Err(ServiceError::Many(
+                std::iter::once(first).chain(rest).collect(),
+            ));
         }
         Begin::Fresh(claim) => claim,
     };
@@ -237,10 +254,17 @@ where
             Err(e)
         }
         Err(e) => {
+            let more = e
+                .each()
+                .iter()
+                .skip(1)
+                .map(|x| (x.code().to_string(), x.field(), x.public_message()))
+                .collect();
             let stored = Stored::Err {
                 code: e.code().to_string(),
                 field: e.field(),
                 message: e.public_message(),
+                more,
             };
             store(db, id, &stored).await?;
             Err(e)

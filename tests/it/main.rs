@@ -9,6 +9,7 @@ mod concurrency;
 mod crash;
 mod idempotency;
 mod lifecycle;
+mod paylinks;
 mod queries;
 mod validation;
 mod webhooks;

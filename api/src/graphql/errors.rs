@@ -43,6 +43,9 @@ pub fn split<T>(r: Result<T, ServiceError>) -> async_graphql::Result<(Option<T>,
         Err(e) if e.is_internal() || matches!(e, ServiceError::Unauthenticated) => {
             Err(graphql_error(&e))
         }
-        Err(e) => Ok((None, vec![UserError::from_service(&e)])),
+        Err(e) => Ok((
+            None,
+            e.each().into_iter().map(UserError::from_service).collect(),
+        )),
     }
 }

@@ -99,8 +99,10 @@ pub struct PaylinkItemInput {
 
 #[derive(InputObject)]
 pub struct CreatePaylinkInput {
-    pub title: String,
-    pub items: Vec<PaylinkItemInput>,
+    /// Required.
+    pub title: Option<String>,
+    /// Required: 1 to 100 items, all in one currency.
+    pub items: Option<Vec<PaylinkItemInput>>,
     pub client_reference: Option<String>,
     pub purchase_flow: Option<PurchaseFlow>,
     pub payment_options: Option<Vec<PaymentOptionInput>>,
@@ -400,8 +402,9 @@ impl PaylinkQuery {
 }
 
 fn paylink_input(input: CreatePaylinkInput) -> Result<PaylinkInput, ServiceError> {
-    let mut items = Vec::with_capacity(input.items.len());
-    for (i, item) in input.items.into_iter().enumerate() {
+    let given = input.items.is_some();
+    let mut items = Vec::new();
+    for (i, item) in input.items.unwrap_or_default().into_iter().enumerate() {
         let product_id = match item.product_id {
             Some(id) => Some(
                 parse_id(&id, "productId").map_err(|_| ServiceError::Invalid {
@@ -431,8 +434,8 @@ fn paylink_input(input: CreatePaylinkInput) -> Result<PaylinkInput, ServiceError
         None => None,
     };
     Ok(PaylinkInput {
-        title: Some(input.title),
-        items: Some(items),
+        title: input.title,
+        items: given.then_some(items),
         client_reference: input.client_reference,
         purchase_flow: input.purchase_flow.map(|f| match f {
             PurchaseFlow::Direct => "DIRECT".into(),

@@ -376,7 +376,7 @@ pub async fn submit(
     let typed = Typed {
         name: field("name"),
         expiry: field("expiry"),
-        remember: form.get("remember").is_some(),
+        remember: form.contains_key("remember"),
         stored: form.get("stored").cloned(),
     };
     let choice = match typed

@@ -193,45 +193,61 @@ async fn check_item(
     })
 }
 
+/// Creates a paylink. Every failing field is reported, not only the first.
 pub async fn create(
     gw: &Gateway,
     caller: &Caller,
     input: &PaylinkInput,
     claim: Option<Claim>,
 ) -> Result<Value> {
+    let mut errs = vec![];
     let title = input.title.as_deref().map(str::trim).unwrap_or_default();
     if title.is_empty() || title.chars().count() > 200 {
-        return Err(ServiceError::invalid(
+        errs.push(ServiceError::invalid(
             "REQUIRED",
             &["title"],
             "title is required (at most 200 characters)",
         ));
     }
-    let items = input
-        .items
-        .as_ref()
-        .ok_or_else(|| ServiceError::invalid("REQUIRED", &["items"], "items are required"))?;
-    if items.is_empty() || items.len() > MAX_ITEMS {
-        return Err(ServiceError::invalid(
-            "INVALID_ITEMS",
-            &["items"],
-            format!("give 1 to {MAX_ITEMS} items"),
-        ));
-    }
+    let items: &[ItemInput] = match &input.items {
+        None => {
+            errs.push(ServiceError::invalid(
+                "REQUIRED",
+                &["items"],
+                "items are required",
+            ));
+            &[]
+        }
+        Some(list) if list.is_empty() || list.len() > MAX_ITEMS => {
+            errs.push(ServiceError::invalid(
+                "INVALID_ITEMS",
+                &["items"],
+                format!("give 1 to {MAX_ITEMS} items"),
+            ));
+            &[]
+        }
+        Some(list) => list,
+    };
     let flow = input.purchase_flow.as_deref().unwrap_or("DIRECT");
     if !matches!(flow, "DIRECT" | "AUTHORIZE") {
-        return Err(ServiceError::invalid(
+        errs.push(ServiceError::invalid(
             "INVALID_PURCHASE_FLOW",
             &["purchaseFlow"],
             "purchaseFlow is DIRECT or AUTHORIZE",
         ));
     }
-    let (options, mask) =
-        options::resolve(input.payment_options.clone(), input.payment_options_mask)?;
+    let options = match options::resolve(input.payment_options.clone(), input.payment_options_mask)
+    {
+        Ok(o) => Some(o),
+        Err(e) => {
+            errs.push(e);
+            None
+        }
+    };
     let now = Utc::now();
     let expires_at = input.expires_at.unwrap_or(now + VALIDITY);
     if expires_at <= now {
-        return Err(ServiceError::invalid(
+        errs.push(ServiceError::invalid(
             "EXPIRY_IN_PAST",
             &["expiresAt"],
             "expiresAt must be in the future",
@@ -241,48 +257,60 @@ pub async fn create(
         ("redirectUri", &input.redirect_uri),
         ("cancelUri", &input.cancel_uri),
     ] {
-        if let Some(uri) = value {
-            check_uri(uri, &path(&[name]))?;
+        if let Some(uri) = value
+            && let Err(e) = check_uri(uri, &path(&[name]))
+        {
+            errs.push(e);
         }
     }
-    if let Some(r) = &input.client_reference
-        && r.chars().count() > 200
+    if input
+        .client_reference
+        .as_ref()
+        .is_some_and(|r| r.chars().count() > 200)
     {
-        return Err(ServiceError::invalid(
+        errs.push(ServiceError::invalid(
             "TOO_LONG",
             &["clientReference"],
             "clientReference has at most 200 characters",
         ));
     }
     let txn = gw.db.begin().await?;
-    if let Some(buyer) = input.buyer_customer_id {
-        customers::get(&txn, caller, buyer).await.map_err(|_| {
-            ServiceError::invalid("UNKNOWN_BUYER", &["buyerCustomerId"], "no such customer")
-        })?;
+    if let Some(buyer) = input.buyer_customer_id
+        && customers::get(&txn, caller, buyer).await.is_err()
+    {
+        errs.push(ServiceError::invalid(
+            "UNKNOWN_BUYER",
+            &["buyerCustomerId"],
+            "no such customer",
+        ));
     }
     let mut checked = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
-        checked.push(check_item(&txn, caller, i, item).await?);
+        match check_item(&txn, caller, i, item).await {
+            Ok(c) => checked.push(c),
+            Err(e) if e.is_internal() => return Err(e),
+            Err(e) => errs.push(e),
+        }
     }
     let currencies: std::collections::BTreeSet<_> =
         checked.iter().filter_map(|c| c.currency.clone()).collect();
-    let currency = match currencies.len() {
-        0 => {
-            return Err(ServiceError::invalid(
-                "CURRENCY_REQUIRED",
-                &["items", "0", "currency"],
-                "give the items' currency",
-            ));
-        }
-        1 => currencies.into_iter().next().unwrap_or_default(),
-        _ => {
-            return Err(ServiceError::invalid(
-                "MIXED_CURRENCIES",
-                &["items"],
-                "all items must share one currency",
-            ));
-        }
-    };
+    if checked.len() == items.len() && !items.is_empty() && currencies.is_empty() {
+        errs.push(ServiceError::invalid(
+            "CURRENCY_REQUIRED",
+            &["items", "0", "currency"],
+            "give the items' currency",
+        ));
+    }
+    if currencies.len() > 1 {
+        errs.push(ServiceError::invalid(
+            "MIXED_CURRENCIES",
+            &["items"],
+            "all items must share one currency",
+        ));
+    }
+    ServiceError::from_many(errs)?;
+    let (options, mask) = options.unwrap_or_default();
+    let currency = currencies.into_iter().next().unwrap_or_default();
     let (mut total, mut vat_total) = (0i64, 0i64);
     for c in &checked {
         total = total
