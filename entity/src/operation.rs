@@ -17,6 +17,8 @@ pub struct Model {
     pub error_code: Option<String>,
     pub error_message: Option<String>,
     pub reason: Option<String>,
+    /// The 3-D Secure authentication that allows a card payment, if it needed one.
+    pub authentication: Option<String>,
     /// Calls made to the acquirer for this operation (all with the same idempotency key).
     pub attempts: i32,
     pub created_at: DateTimeUtc,

@@ -17,6 +17,8 @@ pub enum AcquirerRequest {
         amount: i64,
         currency: String,
         capture: bool,
+        /// The 3-D Secure authentication, for cards that need one.
+        authentication: Option<String>,
     },
     Capture {
         reference: String,
@@ -80,6 +82,26 @@ pub struct CardToken {
     pub last4: String,
     pub exp_month: i32,
     pub exp_year: i32,
+    /// "required" when the card must pass 3-D Secure before it is charged.
+    #[serde(default)]
+    pub three_d_secure: Option<String>,
+}
+
+impl CardToken {
+    pub fn needs_3ds(&self) -> bool {
+        self.three_d_secure.as_deref() == Some("required")
+    }
+}
+
+/// A 3-D Secure authentication at the acquirer.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct Authentication {
+    pub id: String,
+    /// pending, authenticated or failed.
+    pub status: String,
+    pub token: String,
+    pub amount: i64,
+    pub challenge_url: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -104,6 +126,15 @@ pub trait Acquirer: Send + Sync {
         exp_month: i32,
         exp_year: i32,
     ) -> Result<CardToken, TokenizeError>;
+    /// Starts a 3-D Secure challenge; the buyer comes back to `return_url`.
+    async fn start_authentication(
+        &self,
+        token: &str,
+        amount: i64,
+        currency: &str,
+        return_url: &str,
+    ) -> Result<Authentication, TokenizeError>;
+    async fn authentication(&self, id: &str) -> Result<Authentication, TokenizeError>;
 }
 
 /// The simulator's HTTP protocol.
@@ -186,9 +217,11 @@ impl Acquirer for HttpAcquirer {
                 amount,
                 currency,
                 capture,
+                authentication,
             } => (
                 "/v1/payments".to_string(),
-                json!({"token": token, "amount": amount, "currency": currency, "capture": capture}),
+                json!({"token": token, "amount": amount, "currency": currency, "capture": capture,
+                       "authentication": authentication}),
             ),
             AcquirerRequest::Capture { reference, amount } => (
                 format!("/v1/payments/{reference}/capture"),
@@ -287,6 +320,38 @@ impl Acquirer for HttpAcquirer {
             message: err.error.message,
         })
     }
+
+    async fn start_authentication(
+        &self,
+        token: &str,
+        amount: i64,
+        currency: &str,
+        return_url: &str,
+    ) -> Result<Authentication, TokenizeError> {
+        let body = json!({"token": token, "amount": amount, "currency": currency, "return_url": return_url});
+        let res = self.client.post(format!("{}/v1/authentications", self.base)).json(&body).send().await;
+        read_authentication(res).await
+    }
+
+    async fn authentication(&self, id: &str) -> Result<Authentication, TokenizeError> {
+        let res = self.client.get(format!("{}/v1/authentications/{id}", self.base)).send().await;
+        read_authentication(res).await
+    }
+}
+
+async fn read_authentication(res: reqwest::Result<reqwest::Response>) -> Result<Authentication, TokenizeError> {
+    let res = res.map_err(|e| TokenizeError::Unavailable(unavailable(e).to_string()))?;
+    let status = res.status();
+    let body: Value = res.json().await.map_err(|e| TokenizeError::Unavailable(unavailable(e).to_string()))?;
+    if status.is_success() {
+        return serde_json::from_value(body).map_err(|e| TokenizeError::Unavailable(format!("unreadable authentication: {e}")));
+    }
+    if status.is_server_error() {
+        return Err(TokenizeError::Unavailable(format!("HTTP {}", status.as_u16())));
+    }
+    let err: ErrorBody =
+        serde_json::from_value(body).map_err(|e| TokenizeError::Unavailable(format!("unreadable error: {e}")))?;
+    Err(TokenizeError::Rejected { code: err.error.code, message: err.error.message })
 }
 
 #[cfg(test)]

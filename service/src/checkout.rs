@@ -367,6 +367,12 @@ pub enum CardChoice {
         remember: bool,
     },
     Stored(Uuid),
+    /// A card stored before its 3-D Secure challenge, back from the challenge.
+    Authenticated {
+        method_id: Uuid,
+        authentication: String,
+        remember: bool,
+    },
 }
 
 /// The result of a pay attempt.
@@ -382,11 +388,52 @@ pub enum PayOutcome {
     InvalidCard(String),
     /// The page no longer takes payment.
     Gone(String),
+    /// The card needs 3-D Secure: send the buyer to this challenge page.
+    Challenge(String),
+}
+
+/// The page's code (for URLs back to it).
+pub fn code_of(view: &View) -> String {
+    match &view.target {
+        Target::Paylink(l) => l.code.clone(),
+        Target::Payment(p) => p.checkout_code.clone().unwrap_or_default(),
+    }
+}
+
+/// Stores a card that needs 3-D Secure and starts its challenge; the buyer comes back to
+/// `/pay/{code}/3ds`, which pays with [`CardChoice::Authenticated`].
+async fn challenge(
+    gw: &Gateway,
+    view: &View,
+    token: CardToken,
+    remember: bool,
+    buyer: Option<&str>,
+) -> Result<PayOutcome> {
+    let caller = view.caller();
+    let pm = customers::store_card(&gw.db, &caller, None, token).await?;
+    let mut url = reqwest::Url::parse(&format!(
+        "{}/pay/{}/3ds",
+        gw.settings.public_url.trim_end_matches('/'),
+        code_of(view)
+    ))
+    .map_err(|e| ServiceError::Internal(format!("public URL: {e}")))?;
+    url.query_pairs_mut()
+        .append_pair("method", &pm.id.to_string())
+        .append_pair("remember", if remember { "1" } else { "0" });
+    if let Some(b) = buyer {
+        url.query_pairs_mut().append_pair("buyer", b);
+    }
+    let auth = gw
+        .acquirer
+        .start_authentication(&pm.token, view.total, &view.currency, url.as_str())
+        .await
+        .map_err(|e| ServiceError::Internal(format!("3-D Secure: {e}")))?;
+    Ok(PayOutcome::Challenge(auth.challenge_url))
 }
 
 /// Pays a page: tokenizes a new card (never keeping its number), makes or reuses the
 /// payment, records the operation and its job, and waits for the worker's answer.
-pub async fn pay(gw: &Gateway, view: &View, choice: CardChoice) -> Result<PayOutcome> {
+pub async fn pay(gw: &Gateway, view: &View, choice: CardChoice, buyer: Option<&str>) -> Result<PayOutcome> {
     if let Some(reason) = &view.gone {
         return Ok(PayOutcome::Gone(reason.clone()));
     }
@@ -402,6 +449,7 @@ pub async fn pay(gw: &Gateway, view: &View, choice: CardChoice) -> Result<PayOut
                 .tokenize(&card.number, card.exp_month, card.exp_year)
                 .await
             {
+                Ok(t) if t.needs_3ds() => return challenge(gw, view, t, *remember, buyer).await,
                 Ok(t) => (Some(t), *remember, Some(holder.clone())),
                 Err(TokenizeError::Rejected { message, .. }) => {
                     return Ok(PayOutcome::InvalidCard(message));
@@ -412,6 +460,17 @@ pub async fn pay(gw: &Gateway, view: &View, choice: CardChoice) -> Result<PayOut
             }
         }
         CardChoice::Stored(_) => (None, false, None),
+        CardChoice::Authenticated { method_id, authentication, remember } => {
+            let pm = customers::payment_method_any(&gw.db, &caller, *method_id).await?;
+            let auth = gw.acquirer.authentication(authentication).await;
+            let ok = auth.as_ref().is_ok_and(|a| a.status == "authenticated" && a.token == pm.token && a.amount == view.total);
+            if !ok {
+                return Ok(PayOutcome::Declined {
+                    message: "Card authentication failed. Try again or use another card.".into(),
+                });
+            }
+            (None, *remember, None)
+        }
     };
     let txn = gw.db.begin().await?;
     // Lock what is being paid, and check again that it still takes payment.
@@ -462,6 +521,13 @@ pub async fn pay(gw: &Gateway, view: &View, choice: CardChoice) -> Result<PayOut
                 .await?
                 .id
         }
+        (CardChoice::Authenticated { method_id, .. }, _) => {
+            let pm = customers::payment_method_any(&txn, &caller, *method_id).await?;
+            if force && pm.customer_id.is_none() {
+                customers::attach(&txn, pm.clone(), customer_id).await?;
+            }
+            pm.id
+        }
         (_, Some(token)) => {
             customers::store_card(&txn, &caller, if force { customer_id } else { None }, token)
                 .await?
@@ -488,6 +554,12 @@ pub async fn pay(gw: &Gateway, view: &View, choice: CardChoice) -> Result<PayOut
     };
     let op =
         payments::insert_operation(&txn, &p, op_kind, p.amount, Some("hosted page".into())).await?;
+    let op = match &choice {
+        CardChoice::Authenticated { authentication, .. } => {
+            payments::set_authentication(&txn, op, authentication).await?
+        }
+        _ => op,
+    };
     payments::transition(
         &txn,
         &p,

@@ -133,6 +133,31 @@ pub fn is_expired(pm: &payment_method::Model) -> bool {
     pm.exp_year < y || (pm.exp_year == y && pm.exp_month < m)
 }
 
+/// One of the caller's methods, also one used once (no customer), not removed.
+pub async fn payment_method_any(conn: &impl ConnectionTrait, caller: &Caller, id: Uuid) -> Result<payment_method::Model> {
+    get_method(conn, caller, id).await
+}
+
+/// Gives a card used once to a customer (it becomes the default if there is none).
+pub async fn attach(
+    conn: &impl ConnectionTrait,
+    pm: payment_method::Model,
+    customer_id: Option<Uuid>,
+) -> Result<payment_method::Model> {
+    let Some(customer) = customer_id else { return Ok(pm) };
+    let has_default = payment_method::Entity::find()
+        .filter(payment_method::Column::CustomerId.eq(customer))
+        .filter(payment_method::Column::RemovedAt.is_null())
+        .filter(payment_method::Column::IsDefault.eq(true))
+        .count(conn)
+        .await?
+        > 0;
+    let mut row: payment_method::ActiveModel = pm.into();
+    row.customer_id = Set(Some(customer));
+    row.is_default = Set(!has_default);
+    Ok(row.update(conn).await?)
+}
+
 /// One of the caller's stored methods (not removed).
 pub async fn payment_method(
     conn: &impl ConnectionTrait,

@@ -9,6 +9,7 @@ mod payments;
 mod response;
 mod routes;
 mod state;
+mod three_ds;
 
 use std::time::Duration;
 

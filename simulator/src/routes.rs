@@ -39,6 +39,9 @@ pub fn router(config: SimulatorConfig) -> Router {
         .route("/v1/payments/{id}/refund", post(refund))
         .route("/v1/operations/{key}", get(get_operation))
         .route("/v1/stats", get(stats))
+        .route("/v1/authentications", post(crate::three_ds::start))
+        .route("/v1/authentications/{id}", get(crate::three_ds::get))
+        .route("/3ds/{id}", get(crate::three_ds::page).post(crate::three_ds::decide))
         .fallback(fallback)
         .layer(middleware::from_fn_with_state(
             Arc::clone(&shared),
@@ -163,6 +166,7 @@ async fn create_token(body: Bytes) -> Answer {
         "last4": card.last4,
         "exp_month": card.exp_month,
         "exp_year": card.exp_year,
+        "three_d_secure": if card.behavior == Behavior::ThreeDs { "required" } else { "not_required" },
     })))
 }
 
@@ -173,6 +177,8 @@ struct PaymentRequest {
     currency: String,
     #[serde(default)]
     capture: bool,
+    #[serde(default)]
+    authentication: Option<String>,
 }
 
 async fn create_payment(
@@ -191,6 +197,7 @@ async fn create_payment(
         amount: req.amount,
         currency: req.currency,
         capture: req.capture,
+        authentication: req.authentication,
     };
     Ok(money_call(shared, key, fingerprint, op).await)
 }
@@ -316,4 +323,9 @@ async fn get_operation(
 ) -> Answer {
     let key = path_param(path)?;
     Ok(shared.store.lock().await.operation(&key))
+}
+
+/// Parses a JSON body into `T` (for handlers outside this module).
+pub(crate) fn parse_json<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, ApiResponse> {
+    parse(bytes).map(|(_, t)| t)
 }

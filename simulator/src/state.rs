@@ -44,6 +44,8 @@ pub enum MoneyOp {
         amount: i64,
         currency: String,
         capture: bool,
+        /// The 3-D Secure authentication a `threeds` card needs.
+        authentication: Option<String>,
     },
     Capture {
         id: String,
@@ -77,6 +79,8 @@ pub struct Store {
     /// Money calls actually performed (replays excluded): tests use it to check that a
     /// job run twice had one effect.
     effects: u64,
+    /// 3-D Secure authentications by id.
+    pub authentications: HashMap<String, crate::three_ds::Authentication>,
 }
 
 impl Store {
@@ -166,7 +170,20 @@ impl Store {
                 amount,
                 currency,
                 capture,
-            } => self.create(&token, amount, currency, capture),
+                authentication,
+            } => {
+                let needs_3ds = Token::parse(&token).is_some_and(|t| t.behavior == Behavior::ThreeDs);
+                if needs_3ds
+                    && !crate::three_ds::authenticated(&self.authentications, authentication.as_deref(), &token, amount)
+                {
+                    return ApiResponse::error(
+                        StatusCode::PAYMENT_REQUIRED,
+                        "authentication_required",
+                        "this card needs a 3-D Secure authentication",
+                    );
+                }
+                self.create(&token, amount, currency, capture)
+            }
             MoneyOp::Capture { id, amount } => {
                 self.move_money(&id, "capture", |p| p.capture(amount).map(|_| p.to_json()))
             }

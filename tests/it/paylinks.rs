@@ -429,3 +429,36 @@ async fn a_created_payment_is_paid_on_its_checkout_page(app: TestApp) {
     );
 }
 on_both_backends!(a_created_payment_is_paid_on_its_checkout_page);
+
+/// Follows the hosted page to the simulator's 3-D Secure page, decides, and comes back.
+async fn three_ds(url: &str, decision: &str) -> (u16, Option<String>, String) {
+    let (status, challenge, _) = post_form(url, &fields(&card("4000000000003220"))).await;
+    assert_eq!(status, 303);
+    let challenge = challenge.unwrap();
+    assert!(challenge.contains("/3ds/auth_"), "to the challenge page: {challenge}");
+    let page = browser().get(&challenge).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("id=\"approve\"") && page.contains("id=\"deny\""));
+    let back = browser().post(&challenge).form(&[("decision", decision)]).send().await.unwrap();
+    assert_eq!(back.status().as_u16(), 303);
+    let back = back.headers()["location"].to_str().unwrap().to_string();
+    assert!(back.contains("/3ds?"), "back to the gateway: {back}");
+    let res = browser().get(&back).send().await.unwrap();
+    let status = res.status().as_u16();
+    let location = res.headers().get("location").and_then(|v| v.to_str().ok()).map(String::from);
+    (status, location, res.text().await.unwrap())
+}
+
+async fn three_d_secure_approve_pays_and_deny_lets_the_buyer_retry(app: TestApp) {
+    let r = paylink(&app, json!({"redirectUri": "https://shop.example/done"})).await;
+    let url = r["paylink"]["url"].as_str().unwrap().to_string();
+    let (status, _, body) = three_ds(&url, "deny").await;
+    assert_eq!(status, 402);
+    assert!(body.contains("authentication failed"), "{body}");
+    let (status, location, _) = three_ds(&url, "approve").await;
+    assert_eq!(status, 303);
+    assert!(location.unwrap().ends_with("status=PAID"));
+    let l = app.gql("query($id: ID!) { paylink(id: $id) { status payments { status } } }", json!({"id": r["paylink"]["id"]})).await;
+    assert_eq!(l["paylink"]["status"], "USED");
+    assert_eq!(app.acquirer_effects().await, 1, "the denied attempt never reached the acquirer's money path");
+}
+on_both_backends!(three_d_secure_approve_pays_and_deny_lets_the_buyer_retry);

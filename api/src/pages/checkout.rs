@@ -434,71 +434,80 @@ pub async fn submit(
             }
         }
     };
-    match checkout::pay(&gw, &view, choice).await {
+    let outcome = checkout::pay(&gw, &view, choice, buyer).await;
+    respond_to(&gw, &code, &view, buyer, &typed, outcome).await
+}
+
+/// The page's answer to a pay attempt.
+async fn respond_to(
+    gw: &Gateway,
+    code: &str,
+    view: &View,
+    buyer: Option<&str>,
+    typed: &Typed,
+    outcome: Result<PayOutcome, ServiceError>,
+) -> Response {
+    let again = |general: Option<String>, fields: Vec<(&'static str, String)>, status| async move {
+        render_form(gw, code, view, buyer, typed, &Problems { fields, general }, status).await
+    };
+    match outcome {
         Ok(PayOutcome::Succeeded(p)) => {
             let id = p.id.to_string();
             match &view.redirect_uri {
-                Some(uri) => see_other(&with_query(
-                    uri,
-                    &[("paymentId", &id), ("status", &p.status)],
-                )),
+                Some(uri) => see_other(&with_query(uri, &[("paymentId", &id), ("status", &p.status)])),
                 None => see_other(&format!("/pay/{code}/receipt?payment={id}")),
             }
         }
         Ok(PayOutcome::Pending(p)) => see_other(&format!("/pay/{code}/receipt?payment={}", p.id)),
-        Ok(PayOutcome::Declined { message }) => {
-            let problems = Problems {
-                fields: vec![],
-                general: Some(message),
-            };
-            render_form(
-                &gw,
-                &code,
-                &view,
-                buyer,
-                &typed,
-                &problems,
-                StatusCode::PAYMENT_REQUIRED,
-            )
-            .await
-        }
+        Ok(PayOutcome::Challenge(url)) => see_other(&url),
+        Ok(PayOutcome::Declined { message }) => again(Some(message), vec![], StatusCode::PAYMENT_REQUIRED).await,
         Ok(PayOutcome::InvalidCard(message)) => {
-            let problems = Problems {
-                fields: vec![("number", message)],
-                general: None,
-            };
-            render_form(
-                &gw,
-                &code,
-                &view,
-                buyer,
-                &typed,
-                &problems,
-                StatusCode::UNPROCESSABLE_ENTITY,
-            )
-            .await
+            again(None, vec![("number", message)], StatusCode::UNPROCESSABLE_ENTITY).await
         }
-        Ok(PayOutcome::Gone(reason)) => {
-            message_page(StatusCode::GONE, "This link can no longer be paid", &reason)
-        }
+        Ok(PayOutcome::Gone(reason)) => message_page(StatusCode::GONE, "This link can no longer be paid", &reason),
         Err(ServiceError::Invalid { message, .. }) => {
-            let problems = Problems {
-                fields: vec![],
-                general: Some(message),
-            };
-            render_form(
-                &gw,
-                &code,
-                &view,
-                buyer,
-                &typed,
-                &problems,
-                StatusCode::UNPROCESSABLE_ENTITY,
-            )
-            .await
+            again(Some(message), vec![], StatusCode::UNPROCESSABLE_ENTITY).await
+        }
+        Err(ServiceError::NotFound) => {
+            again(Some("That card is not available; use another card.".into()), vec![], StatusCode::UNPROCESSABLE_ENTITY)
+                .await
         }
         Err(e) => internal(e),
     }
+}
+
+/// `/pay/{code}/3ds`: back from the 3-D Secure challenge; pays if the card was authenticated.
+pub async fn three_ds_return(
+    State(gw): State<Gateway>,
+    Path(code): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let view = match load(&gw, &code).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let buyer = query.get("buyer").map(String::as_str);
+    match checkout::buyer_allowed(&gw, &view, buyer) {
+        Ok(true) => {}
+        Ok(false) => return forbidden(),
+        Err(e) => return internal(e),
+    }
+    if let Some(r) = gone(&view) {
+        return r;
+    }
+    let typed = Typed::default();
+    let (Some(Ok(method_id)), Some(authentication)) =
+        (query.get("method").map(|m| m.parse::<Uuid>()), query.get("authentication"))
+    else {
+        return message_page(StatusCode::BAD_REQUEST, "Something is missing", "This address is incomplete.");
+    };
+    let choice = CardChoice::Authenticated {
+        method_id,
+        authentication: authentication.clone(),
+        remember: query.get("remember").map(String::as_str) == Some("1"),
+    };
+    let outcome = checkout::pay(&gw, &view, choice, buyer).await;
+    respond_to(&gw, &code, &view, buyer, &typed, outcome).await
 }
 
 pub async fn receipt(

@@ -135,12 +135,24 @@ pub async fn insert_operation(
         error_code: Set(None),
         error_message: Set(None),
         reason: Set(reason),
+        authentication: Set(None),
         attempts: Set(0),
         created_at: Set(now),
         updated_at: Set(now),
     }
     .insert(conn)
     .await?)
+}
+
+/// Notes the 3-D Secure authentication an operation is allowed by.
+pub async fn set_authentication(
+    conn: &impl ConnectionTrait,
+    op: operation::Model,
+    authentication: &str,
+) -> Result<operation::Model> {
+    let mut row: operation::ActiveModel = op.into();
+    row.authentication = Set(Some(authentication.to_string()));
+    Ok(row.update(conn).await?)
 }
 
 /// The result a payment mutation records with its idempotency key.

@@ -51,6 +51,7 @@ pub async fn operation_request(
                 amount: op.amount,
                 currency: p.currency.clone(),
                 capture: op.kind == kind::CHARGE,
+                authentication: op.authentication.clone(),
             }
         }
         kind::CAPTURE => AcquirerRequest::Capture {

@@ -1,0 +1,650 @@
+// Browser tests of Paygate's hosted checkout pages (/pay/{code}) in headless Chromium, driven
+// over the DevTools protocol with playwright-core. Setup and assertions use GraphQL over fetch.
+//
+// Environment:
+//   E2E_API          base URL of a running `paygate all`, e.g. http://127.0.0.1:18080
+//   E2E_KEY          a sk_test_ key of a merchant of that deployment
+//   E2E_CHROMIUM     the browser binary (default /usr/bin/chromium)
+//   E2E_SCREENSHOTS  where the README screenshots go (default ../docs next to this file)
+//
+// The buyer is sent back to a tiny HTTP server this script starts on 127.0.0.1 (redirectUri
+// and cancelUri point at it), so the browser really loads the merchant's pages.
+//
+// Prints one `ok - …` / `not ok - …` line per check and ends with `N passed, M failed`.
+// Exits 1 if any check failed. Overall timeout: 120 s; each test has its own 30 s limit so one
+// hanging test does not take the others with it.
+import http from "node:http";
+import fs from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+const OVERALL_TIMEOUT_MS = 120_000;
+const TEST_TIMEOUT_MS = 30_000;
+const STEP_TIMEOUT_MS = 15_000; // one navigation / one wait for an element
+const SCREENSHOT_MAX_BYTES = 300 * 1024;
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const API = trimSlash(process.env.E2E_API);
+const KEY = process.env.E2E_KEY;
+const CHROMIUM = process.env.E2E_CHROMIUM || "/usr/bin/chromium";
+const SHOTS = process.env.E2E_SCREENSHOTS || path.resolve(HERE, "..", "docs");
+
+const CARD_OK = "4242424242424242";
+const CARD_DECLINED = "4000000000000002";
+const CARD_3DS = "4000000000003220";
+const EXPIRY = `12/${String((new Date().getFullYear() + 3) % 100).padStart(2, "0")}`;
+
+let passed = 0;
+let failed = 0;
+let finished = false;
+
+function trimSlash(s) {
+  return s ? s.replace(/\/+$/, "") : s;
+}
+
+function ok(name) {
+  passed++;
+  console.log(`ok - ${name}`);
+}
+
+function notOk(name, detail) {
+  failed++;
+  const d = detail === undefined ? "" : `: ${String(detail).replace(/\s+/g, " ").slice(0, 1500)}`;
+  console.log(`not ok - ${name}${d}`);
+}
+
+function show(v) {
+  try {
+    return JSON.stringify(v);
+  } catch {
+    return String(v);
+  }
+}
+
+/** Throws (failing the current test) unless `cond`; `message` may be an (async) function. */
+async function assert(cond, message) {
+  if (!cond) throw new Error(typeof message === "function" ? await message() : message);
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// ---------------------------------------------------------------- cleanup / finish
+
+const cleanups = [];
+
+async function finish(code) {
+  if (finished) return;
+  finished = true;
+  for (const c of cleanups.reverse()) {
+    try {
+      await Promise.race([Promise.resolve().then(c), sleep(5000)]);
+    } catch {
+      /* best effort */
+    }
+  }
+  console.log(`${passed} passed, ${failed} failed`);
+  process.exit(code ?? (failed > 0 ? 1 : 0));
+}
+
+const overall = setTimeout(() => {
+  notOk(`overall timeout of ${OVERALL_TIMEOUT_MS / 1000} s`);
+  finish(1);
+}, OVERALL_TIMEOUT_MS);
+
+process.on("unhandledRejection", (e) => {
+  notOk("unhandled rejection", e && e.stack ? e.stack : show(e));
+  finish(1);
+});
+process.on("uncaughtException", (e) => {
+  notOk("uncaught exception", e && e.stack ? e.stack : show(e));
+  finish(1);
+});
+
+// ---------------------------------------------------------------- GraphQL over HTTP
+
+async function gql(query, variables = {}) {
+  const res = await fetch(`${API}/graphql`, {
+    method: "POST",
+    headers: {
+      "Content-Type": "application/json",
+      Accept: "application/json",
+      Authorization: `Bearer ${KEY}`,
+    },
+    body: JSON.stringify({ query, variables }),
+    signal: AbortSignal.timeout(20_000),
+  });
+  const text = await res.text();
+  let body;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    throw new Error(`GraphQL: HTTP ${res.status}, not JSON: ${text.slice(0, 500)}`);
+  }
+  if (!res.ok || body.errors) {
+    throw new Error(`GraphQL: HTTP ${res.status}: ${show(body.errors ?? body).slice(0, 1000)}`);
+  }
+  return body.data;
+}
+
+/** The payload of a mutation, after checking that its `errors` is empty. */
+async function payload(data, field) {
+  const p = data[field];
+  await assert(p && Array.isArray(p.errors), () => `${field}: no payload: ${show(data)}`);
+  await assert(p.errors.length === 0, () => `${field} answered errors: ${show(p.errors)}`);
+  return p;
+}
+
+const PAYLINK_FIELDS = "id code url status total currency purchaseFlow payments { id status }";
+
+const ITEMS = [
+  { description: "Blue enamel mug", price: 1250, vat: 2500, quantity: 2, currency: "EUR" },
+  { description: "Shipping", price: 490, vat: 2500, quantity: 1, currency: "EUR" },
+];
+const ITEMS_TOTAL = "29.90"; // 2 × 12.50 + 4.90
+
+async function createPaylink(extra = {}) {
+  const input = {
+    title: "Order #1042 at the Mug Shop",
+    items: ITEMS,
+    redirectUri: `${LOCAL}/done`,
+    cancelUri: `${LOCAL}/cancelled`,
+    ...extra,
+  };
+  const data = await gql(
+    `mutation($input: CreatePaylinkInput!) {
+       createPaylink(input: $input) { paylink { ${PAYLINK_FIELDS} } errors { code field message } }
+     }`,
+    { input },
+  );
+  const link = (await payload(data, "createPaylink")).paylink;
+  await assert(link && link.url, () => `createPaylink: no paylink url: ${show(data)}`);
+  return link;
+}
+
+async function paylink(id) {
+  const data = await gql(`query($id: ID!) { paylink(id: $id) { ${PAYLINK_FIELDS} } }`, { id });
+  return data.paylink;
+}
+
+async function payment(id) {
+  const data = await gql(`query($id: ID!) { payment(id: $id) { id status amount } }`, { id });
+  return data.payment;
+}
+
+// ---------------------------------------------------------------- the merchant's own site
+
+// redirectUri and cancelUri lead here, so the browser really lands somewhere.
+const landings = [];
+const merchant = http.createServer((req, res) => {
+  const url = new URL(req.url, "http://127.0.0.1");
+  landings.push(url);
+  const title = url.pathname === "/cancelled" ? "Order cancelled" : "Thank you";
+  res.writeHead(200, { "Content-Type": "text/html; charset=utf-8" });
+  res.end(
+    `<!doctype html><html lang="en"><title>${title}</title>` +
+      `<h1 id="landed">${title}</h1><p id="query">${url.search.replace(/[<>&"]/g, "")}</p></html>`,
+  );
+});
+await new Promise((resolve, reject) => {
+  merchant.once("error", reject);
+  merchant.listen(0, "127.0.0.1", resolve);
+});
+const LOCAL = `http://127.0.0.1:${merchant.address().port}`;
+cleanups.push(() => new Promise((r) => merchant.close(r)));
+
+// ---------------------------------------------------------------- browser helpers
+
+let browser;
+
+async function newPage(viewport = { width: 1000, height: 900 }) {
+  const context = await browser.newContext({ viewport, deviceScaleFactor: 1, locale: "en-US" });
+  context.setDefaultTimeout(STEP_TIMEOUT_MS);
+  context.setDefaultNavigationTimeout(STEP_TIMEOUT_MS);
+  const page = await context.newPage();
+  openContexts.add(context);
+  return page;
+}
+const openContexts = new Set();
+
+async function closePages() {
+  for (const c of openContexts) await c.close().catch(() => {});
+  openContexts.clear();
+}
+
+/** GET url in the page; answers the main response (after redirects). */
+async function open(page, url) {
+  const res = await page.goto(url, { waitUntil: "load" });
+  await assert(res, `no response for ${url}`);
+  return res;
+}
+
+/** Clicks `selector` (a submit button) and waits for the navigation it causes. */
+async function submit(page, selector) {
+  const [res] = await Promise.all([
+    page.waitForNavigation({ waitUntil: "load" }),
+    page.click(selector),
+  ]);
+  await assert(res, `no response after clicking ${selector}`);
+  return res;
+}
+
+async function fillCard(page, { name = "Ada Lovelace", number, expiry = EXPIRY, cvc = "123" }) {
+  await page.fill("#name", name);
+  await page.fill("#number", number);
+  await page.fill("#expiry", expiry);
+  await page.fill("#cvc", cvc);
+}
+
+/** Text of the page's alert (#problems), or "" if there is none. */
+async function alertText(page) {
+  const el = await page.$("#problems");
+  return el ? (await el.innerText()).trim() : "";
+}
+
+/** A short description of where the page is, for failure messages. */
+async function where(page, res) {
+  let text = "";
+  try {
+    text = (await page.innerText("body")).replace(/\s+/g, " ").slice(0, 300);
+  } catch {
+    /* ignore */
+  }
+  return `at ${page.url()} (HTTP ${res ? res.status() : "?"}): "${text}"`;
+}
+
+/** Asserts the page is the merchant's landing `pathname` and answers its query. */
+async function assertLanded(page, res, pathname) {
+  const url = new URL(page.url());
+  await assert(
+    url.origin === LOCAL && url.pathname === pathname,
+    async () => `expected to land on ${LOCAL}${pathname}, ${await where(page, res)}`,
+  );
+  await assert(res.status() === 200, `the landing page answered ${res.status()}`);
+  await assert(
+    landings.some((l) => l.pathname === pathname && l.search === url.search),
+    `the merchant server did not see GET ${url.pathname}${url.search}`,
+  );
+  return url.searchParams;
+}
+
+async function pay(page, number, opts = {}) {
+  await fillCard(page, { number, ...opts });
+  return submit(page, "#pay");
+}
+
+/** Pays `link` with 4242… in a fresh page and checks the redirect; answers the payment id. */
+async function payAndLand(page, expectStatus) {
+  const res = await pay(page, CARD_OK);
+  const q = await assertLanded(page, res, "/done");
+  await assert(q.get("status") === expectStatus, `redirect status=${q.get("status")}, expected ${expectStatus} (query ${q})`);
+  await assert(q.get("paymentId"), `no paymentId in the redirect query (${q})`);
+  return q.get("paymentId");
+}
+
+// ---------------------------------------------------------------- tests
+
+async function testPayDirect() {
+  const link = await createPaylink();
+  await assert(link.status === "AVAILABLE", `new paylink is ${link.status}`);
+  const page = await newPage();
+  const res = await open(page, link.url);
+  await assert(res.status() === 200, async () => `GET ${link.url}: ${await where(page, res)}`);
+  const total = (await page.innerText("#total")).trim();
+  await assert(total.includes(ITEMS_TOTAL), `#total is "${total}", expected it to show ${ITEMS_TOTAL}`);
+  const body = await page.innerText("body");
+  await assert(body.includes("Blue enamel mug") && body.includes("Shipping"), "the items are not on the page");
+  await assert(/VAT/.test(body), "no VAT on the page");
+  const paymentId = await payAndLand(page, "PAID");
+  const after = await paylink(link.id);
+  await assert(after.status === "USED", `paylink is ${after.status} after paying, expected USED`);
+  const p = after.payments.find((x) => x.id === paymentId);
+  await assert(p, `the paylink's payments ${show(after.payments)} do not include ${paymentId}`);
+  await assert(p.status === "PAID", `payment ${paymentId} is ${p.status}`);
+  usedLink = link;
+}
+let usedLink = null;
+
+async function testDeclineThenRetry() {
+  const link = await createPaylink();
+  const page = await newPage();
+  await open(page, link.url);
+  let res = await pay(page, CARD_DECLINED, { name: "Ada Lovelace" });
+  await assert(res.status() === 402, async () => `declined card: expected HTTP 402, ${await where(page, res)}`);
+  const alert = await alertText(page);
+  await assert(/declined/i.test(alert), `the alert says "${alert}", expected "declined"`);
+  await assert(await page.isVisible("#problems"), "#problems is not visible");
+  await assert((await page.getAttribute("#problems", "role")) === "alert", "#problems has no role=alert");
+  await assert((await page.inputValue("#name")) === "Ada Lovelace", "the name was not kept after a decline");
+  await assert((await page.inputValue("#number")) === "", "the card number was kept after a decline");
+  await assert(!(await page.content()).includes(CARD_DECLINED), "the declined card number is in the page");
+  await assert((await paylink(link.id)).status === "AVAILABLE", "paylink not AVAILABLE after a decline");
+  const paymentId = await payAndLand(page, "PAID");
+  const p = await payment(paymentId);
+  await assert(p && p.status === "PAID", `payment ${paymentId}: ${show(p)}`);
+  const after = await paylink(link.id);
+  await assert(after.status === "USED", `paylink is ${after.status} after the retry, expected USED`);
+}
+
+async function testFieldErrors() {
+  const link = await createPaylink();
+  const page = await newPage();
+  await open(page, link.url);
+  const badNumber = "4242424242424241"; // fails the Luhn check
+  await fillCard(page, { name: "Grace Hopper", number: badNumber, expiry: "01/20", cvc: "123" });
+  const res = await submit(page, "#pay");
+  await assert(res.status() === 422, async () => `expected HTTP 422, ${await where(page, res)}`);
+  const html = await res.text();
+  await assert(await page.isVisible("#number-error"), "#number-error is not visible");
+  await assert(await page.isVisible("#expiry-error"), "#expiry-error is not visible");
+  const ne = (await page.innerText("#number-error")).trim();
+  const ee = (await page.innerText("#expiry-error")).trim();
+  await assert(ne && ee, "an error element is empty");
+  await assert(!(await page.$("#name-error")) && !(await page.$("#cvc-error")), "errors on valid fields");
+  await assert(await page.isVisible("#problems"), "no #problems alert");
+  await assert((await page.inputValue("#name")) === "Grace Hopper", `name is "${await page.inputValue("#name")}"`);
+  await assert((await page.inputValue("#expiry")) === "01/20", "the typed expiry was not kept");
+  await assert((await page.inputValue("#number")) === "", "the number input is not empty");
+  await assert((await page.inputValue("#cvc")) === "", "the cvc input is not empty");
+  await assert(!html.includes(badNumber), "the error page's HTML contains the typed card number");
+  await assert(!(await page.content()).includes(badNumber), "the page's DOM contains the typed card number");
+  await assert(!html.includes("4242 4242"), "the error page's HTML contains a grouped card number");
+  await page.screenshot({ path: path.join(SHOTS, "checkout-errors.png"), fullPage: true });
+  errorsShot = true;
+}
+let errorsShot = false;
+
+async function testThreeDsApprove() {
+  const link = await createPaylink();
+  const page = await newPage();
+  await open(page, link.url);
+  const res = await pay(page, CARD_3DS);
+  const here = new URL(page.url());
+  const onChallenge = await page.$("#approve");
+  await assert(
+    onChallenge && here.origin !== LOCAL,
+    async () => `after Pay with ${CARD_3DS} expected the simulator's challenge page with #approve, ${await where(page, res)}`,
+  );
+  await assert(here.origin !== new URL(API).origin || here.pathname.includes("3ds"), `challenge page at ${here}`);
+  const back = await submit(page, "#approve");
+  const q = await assertLanded(page, back, "/done");
+  await assert(q.get("status") === "PAID", `after approve: status=${q.get("status")} (query ${q})`);
+  const p = await payment(q.get("paymentId"));
+  await assert(p && p.status === "PAID", `payment after approve: ${show(p)}`);
+  await assert((await paylink(link.id)).status === "USED", "paylink not USED after 3-D Secure approve");
+}
+
+async function testThreeDsDeny() {
+  const link = await createPaylink();
+  const page = await newPage();
+  await open(page, link.url);
+  const res = await pay(page, CARD_3DS);
+  await assert(
+    await page.$("#deny"),
+    async () => `after Pay with ${CARD_3DS} expected the simulator's challenge page with #deny, ${await where(page, res)}`,
+  );
+  const back = await submit(page, "#deny");
+  const url = new URL(page.url());
+  await assert(
+    url.origin === new URL(API).origin && url.pathname.startsWith(`/pay/${link.code}`),
+    async () => `after deny expected the hosted page /pay/${link.code}, ${await where(page, back)}`,
+  );
+  const alert = await alertText(page);
+  await assert(/authentication/i.test(alert), async () => `after deny the alert is "${alert}", expected "authentication"; ${await where(page, back)}`);
+  await assert((await paylink(link.id)).status === "AVAILABLE", "paylink not AVAILABLE after 3-D Secure deny");
+  const paymentId = await payAndLand(page, "PAID");
+  const p = await payment(paymentId);
+  await assert(p && p.status === "PAID", `payment after the retry: ${show(p)}`);
+}
+
+async function testCancel() {
+  const link = await createPaylink();
+  const page = await newPage();
+  await open(page, link.url);
+  await page.fill("#name", "Ada Lovelace");
+  const res = await submit(page, "#cancel");
+  await assertLanded(page, res, "/cancelled");
+  const after = await paylink(link.id);
+  await assert(after.status === "AVAILABLE", `paylink is ${after.status} after cancel, expected AVAILABLE`);
+  await assert(after.payments.every((p) => p.status !== "PAID"), `payments after cancel: ${show(after.payments)}`);
+}
+
+async function testAuthorizeThenCapture() {
+  const link = await createPaylink({ purchaseFlow: "AUTHORIZE" });
+  await assert(link.purchaseFlow === "AUTHORIZE", `purchaseFlow is ${link.purchaseFlow}`);
+  const page = await newPage();
+  await open(page, link.url);
+  const paymentId = await payAndLand(page, "HOLD");
+  let p = await payment(paymentId);
+  await assert(p.status === "HOLD", `payment is ${p.status} after the redirect, expected HOLD`);
+  const data = await gql(
+    `mutation($id: ID!) { capturePayment(input: { id: $id }) { payment { id status capturedAmount } errors { code field message } } }`,
+    { id: paymentId },
+  );
+  const cap = (await payload(data, "capturePayment")).payment;
+  await assert(cap.status === "PAID", `capturePayment answered ${show(cap)}`);
+  await assert(String(cap.capturedAmount) === "2990", `capturedAmount ${cap.capturedAmount}, expected 2990`);
+  p = await payment(paymentId);
+  await assert(p.status === "PAID", `payment is ${p.status} after capture`);
+}
+
+let expiring = null; // created at the start, so it has expired by the time its test runs
+
+async function testExpiredAndUsed() {
+  await assert(expiring, "the expiring paylink was not created");
+  const wait = Date.parse(expiring.expiresAt) + 500 - Date.now();
+  if (wait > 0) await sleep(wait);
+  const page = await newPage();
+  const res = await open(page, expiring.url);
+  await assert(res.status() === 410, async () => `expired link: expected HTTP 410, ${await where(page, res)}`);
+  const text = await page.innerText("body");
+  await assert(/expired/i.test(text), `the 410 page says "${text.slice(0, 200)}", expected "expired"`);
+  await assert(!(await page.$("#pay")), "the expired page still has a Pay button");
+  if (usedLink) {
+    const res2 = await open(page, usedLink.url);
+    await assert(res2.status() === 410, async () => `used link: expected HTTP 410, ${await where(page, res2)}`);
+    const t2 = await page.innerText("body");
+    await assert(/paid/i.test(t2), `the used link's 410 page says "${t2.slice(0, 200)}"`);
+  }
+}
+
+async function testRememberCard() {
+  const created = await gql(
+    `mutation { createCustomer(input: { email: "buyer@example.com", name: "Ada Lovelace" }) { customer { id } errors { code field message } } }`,
+  );
+  const c = (await payload(created, "createCustomer")).customer;
+  const link = await createPaylink({ buyerCustomerId: c.id });
+  await assert(/[?&]buyer=/.test(link.url), `buyer-locked url has no buyer token: ${link.url}`);
+  const page = await newPage();
+  // Without the buyer's token the page does not open.
+  const bare = link.url.replace(/\?.*$/, "");
+  const denied = await open(page, bare);
+  await assert(denied.status() === 403, async () => `buyer-locked link without its token: expected 403, ${await where(page, denied)}`);
+  const res = await open(page, link.url);
+  await assert(res.status() === 200, async () => `GET ${link.url}: ${await where(page, res)}`);
+  await assert((await page.$$("input[name=stored]")).length === 0, "a new customer already has saved cards");
+  await fillCard(page, { number: CARD_OK });
+  await page.check("input[name=remember]");
+  const done = await submit(page, "#pay");
+  const q = await assertLanded(page, done, "/done");
+  await assert(q.get("status") === "PAID", `status=${q.get("status")}`);
+  const charge = await gql(
+    `mutation($c: ID!) { chargeCustomer(input: { customerId: $c, amount: 500, currency: "EUR" }) { payment { id status amount } errors { code field message } } }`,
+    { c: c.id },
+  );
+  const p = (await payload(charge, "chargeCustomer")).payment;
+  await assert(p && p.status === "PAID", `chargeCustomer answered ${show(charge.chargeCustomer)}`);
+  // The next buyer-locked link offers the saved card.
+  const link2 = await createPaylink({ buyerCustomerId: c.id });
+  await open(page, link2.url);
+  const radios = await page.$$("input[name=stored]");
+  const fs2 = (await page.$("fieldset.stored")) ? await page.innerText("fieldset.stored") : "";
+  await assert(radios.length >= 2 && fs2.includes("4242"), `saved cards on the next link: ${radios.length} radios, "${fs2}"`);
+  const pd = await submit(page, "#pay"); // the saved card is preselected
+  const q2 = await assertLanded(page, pd, "/done");
+  await assert(q2.get("status") === "PAID", `paying with the saved card: status=${q2.get("status")}`);
+}
+
+async function testAccessibility() {
+  const link = await createPaylink();
+  const page = await newPage();
+  await open(page, link.url);
+  const labels = await page.$$eval("input", (inputs) =>
+    inputs
+      .filter((i) => i.type !== "hidden" && i.offsetParent !== null)
+      .map((i) => {
+        const forLabel = i.id ? document.querySelector(`label[for="${CSS.escape(i.id)}"]`) : null;
+        const wrapping = i.closest("label");
+        return {
+          input: i.id || `${i.name}[${i.type}]`,
+          type: i.type,
+          forText: forLabel ? forLabel.textContent.trim() : null,
+          wrapText: wrapping ? wrapping.textContent.trim() : null,
+        };
+      }),
+  );
+  await assert(labels.length >= 5, `only ${labels.length} visible inputs`);
+  for (const l of labels) {
+    const text = l.type === "text" ? l.forText : l.forText || l.wrapText;
+    await assert(text, `input ${l.input} has no ${l.type === "text" ? "<label for>" : "label"}`);
+  }
+  // Tab order from #name.
+  await page.focus("#name");
+  const order = ["#name"];
+  for (let i = 0; i < 5; i++) {
+    await page.keyboard.press("Tab");
+    order.push(
+      await page.evaluate(() => {
+        const a = document.activeElement;
+        return a.id ? `#${a.id}` : a.name || a.tagName.toLowerCase();
+      }),
+    );
+  }
+  const want = ["#name", "#number", "#expiry", "#cvc", "remember", "#pay"];
+  await assert(show(order) === show(want), `Tab order ${order.join(" → ")}, expected ${want.join(" → ")}`);
+  // Invalid input: every field is empty.
+  const res = await submit(page, "#pay");
+  await assert(res.status() === 422, `empty form: HTTP ${res.status()}, expected 422`);
+  const invalid = await page.$$eval("input", (inputs) =>
+    inputs
+      .filter((i) => i.type !== "hidden")
+      .map((i) => {
+        const d = i.getAttribute("aria-describedby");
+        const el = d ? document.getElementById(d) : null;
+        return {
+          id: i.id || i.name,
+          invalid: i.getAttribute("aria-invalid"),
+          describedby: d,
+          describedText: el ? el.textContent.trim() : null,
+        };
+      }),
+  );
+  for (const id of ["name", "number", "expiry", "cvc"]) {
+    const f = invalid.find((x) => x.id === id);
+    await assert(f, `no #${id} on the error page`);
+    await assert(f.invalid === "true", `#${id} has aria-invalid=${f.invalid}`);
+    await assert(f.describedby && f.describedText, `#${id}: aria-describedby=${f.describedby} points at no error text`);
+  }
+  for (const f of invalid) {
+    if (f.invalid === "true") await assert(f.describedText, `#${f.id} is invalid without a described error`);
+  }
+  await assert((await page.getAttribute("#problems", "role")) === "alert", "#problems is not role=alert");
+  const wrapped = labels.filter((l) => !l.forText).map((l) => l.input);
+  return wrapped.length ? `(${wrapped.join(", ")} labelled by a wrapping <label>)` : "";
+}
+
+async function testScreenshot() {
+  const link = await createPaylink();
+  const page = await newPage({ width: 1000, height: 900 });
+  await open(page, link.url);
+  const file = path.join(SHOTS, "checkout.png");
+  await page.screenshot({ path: file, fullPage: true });
+  const sizes = [];
+  for (const f of ["checkout.png", "checkout-errors.png"]) {
+    const p = path.join(SHOTS, f);
+    await assert(fs.existsSync(p), `${p} was not written`);
+    const size = fs.statSync(p).size;
+    await assert(size <= SCREENSHOT_MAX_BYTES, `${p} is ${size} bytes, more than ${SCREENSHOT_MAX_BYTES}`);
+    sizes.push(`${f} ${Math.round(size / 1024)} KB`);
+  }
+  return `(${sizes.join(", ")})`;
+}
+
+// ---------------------------------------------------------------- main
+
+async function runTest(name, fn) {
+  let timer;
+  try {
+    const note = await Promise.race([
+      fn(),
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`timed out after ${TEST_TIMEOUT_MS / 1000} s`)), TEST_TIMEOUT_MS);
+      }),
+    ]);
+    ok(note ? `${name} ${note}` : name);
+  } catch (e) {
+    notOk(name, e && e.message ? e.message : show(e));
+  } finally {
+    clearTimeout(timer);
+    await closePages();
+  }
+}
+
+async function main() {
+  if (!API || !KEY) {
+    notOk("setup", "E2E_API and E2E_KEY must be set");
+    return finish(1);
+  }
+  fs.mkdirSync(SHOTS, { recursive: true });
+  try {
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+      ],
+      timeout: 30_000,
+    });
+  } catch (e) {
+    notOk("setup: launch Chromium", `${CHROMIUM}: ${e.message}`);
+    return finish(1);
+  }
+  cleanups.push(() => browser.close());
+  console.log(`# ${browser.version()} against ${API}; merchant pages at ${LOCAL}`);
+
+  try {
+    const at = new Date(Date.now() + 2000).toISOString();
+    expiring = { ...(await createPaylink({ expiresAt: at })), expiresAt: at };
+  } catch (e) {
+    notOk("setup: a paylink that expires in 2 s", e.message);
+  }
+
+  await runTest("1. DIRECT paylink paid with 4242… lands on redirectUri with status=PAID; paylink USED", testPayDirect);
+  await runTest("2. declined card shows the error (402); retry with 4242… is PAID", testDeclineThenRetry);
+  await runTest("3. field errors: #number-error and #expiry-error, name kept, card number not in the HTML", testFieldErrors);
+  await runTest("4a. 3-D Secure (4000000000003220): approve on the challenge page → PAID", testThreeDsApprove);
+  await runTest("4b. 3-D Secure: deny → 'authentication' error on the page; retry with 4242… is PAID", testThreeDsDeny);
+  await runTest("5. cancel lands on cancelUri; the paylink stays AVAILABLE", testCancel);
+  await runTest("6. AUTHORIZE flow → status=HOLD on redirect; capturePayment → PAID", testAuthorizeThenCapture);
+  await runTest("7. an expired link (and a used one) answers a 410 page", testExpiredAndUsed);
+  await runTest("8. remember card on a buyer-locked link, then chargeCustomer → PAID; the card is offered next time", testRememberCard);
+  await runTest("9. accessibility: labels, aria-invalid + aria-describedby on errors, Tab order", testAccessibility);
+  await runTest(`10. screenshots in ${path.relative(process.cwd(), SHOTS) || "."}/ (checkout.png, checkout-errors.png), each ≤ 300 KB`, async () => {
+    await assert(errorsShot, "checkout-errors.png was not taken (test 3 failed before it)");
+    return testScreenshot();
+  });
+
+  clearTimeout(overall);
+  await finish();
+}
+
+main().catch((e) => {
+  notOk("main", e && e.stack ? e.stack : show(e));
+  finish(1);
+});
