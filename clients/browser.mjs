@@ -253,14 +253,20 @@ async function where(page, res) {
   return `at ${page.url()} (HTTP ${res ? res.status() : "?"}): "${text}"`;
 }
 
-/** Asserts the page is the merchant's landing `pathname` and answers its query. */
+/**
+ * Asserts the page is (or soon becomes, after any intermediate page) the merchant's landing
+ * `pathname`; answers its query.
+ */
 async function assertLanded(page, res, pathname) {
+  await page
+    .waitForURL((u) => u.origin === LOCAL && u.pathname === pathname, { timeout: 5000 })
+    .catch(() => {});
   const url = new URL(page.url());
   await assert(
     url.origin === LOCAL && url.pathname === pathname,
     async () => `expected to land on ${LOCAL}${pathname}, ${await where(page, res)}`,
   );
-  await assert(res.status() === 200, `the landing page answered ${res.status()}`);
+  if (res.url() === page.url()) await assert(res.status() === 200, `the landing page answered ${res.status()}`);
   await assert(
     landings.some((l) => l.pathname === pathname && l.search === url.search),
     `the merchant server did not see GET ${url.pathname}${url.search}`,
@@ -273,7 +279,7 @@ async function pay(page, number, opts = {}) {
   return submit(page, "#pay");
 }
 
-/** Pays `link` with 4242… in a fresh page and checks the redirect; answers the payment id. */
+/** Pays the open page with 4242… and checks the redirect to redirectUri; answers the payment id. */
 async function payAndLand(page, expectStatus) {
   const res = await pay(page, CARD_OK);
   const q = await assertLanded(page, res, "/done");
@@ -359,8 +365,8 @@ async function testThreeDsApprove() {
   const page = await newPage();
   await open(page, link.url);
   const res = await pay(page, CARD_3DS);
+  const onChallenge = await page.waitForSelector("#approve", { timeout: 10_000 }).catch(() => null);
   const here = new URL(page.url());
-  const onChallenge = await page.$("#approve");
   await assert(
     onChallenge && here.origin !== LOCAL,
     async () => `after Pay with ${CARD_3DS} expected the simulator's challenge page with #approve, ${await where(page, res)}`,
@@ -372,6 +378,7 @@ async function testThreeDsApprove() {
   const p = await payment(q.get("paymentId"));
   await assert(p && p.status === "PAID", `payment after approve: ${show(p)}`);
   await assert((await paylink(link.id)).status === "USED", "paylink not USED after 3-D Secure approve");
+  return `(challenge page ${here.origin}${here.pathname.replace(/[^/]{12,}/g, "…")})`;
 }
 
 async function testThreeDsDeny() {
@@ -380,10 +387,11 @@ async function testThreeDsDeny() {
   await open(page, link.url);
   const res = await pay(page, CARD_3DS);
   await assert(
-    await page.$("#deny"),
+    await page.waitForSelector("#deny", { timeout: 10_000 }).catch(() => null),
     async () => `after Pay with ${CARD_3DS} expected the simulator's challenge page with #deny, ${await where(page, res)}`,
   );
   const back = await submit(page, "#deny");
+  await page.waitForSelector("#problems", { timeout: 5000 }).catch(() => {});
   const url = new URL(page.url());
   await assert(
     url.origin === new URL(API).origin && url.pathname.startsWith(`/pay/${link.code}`),

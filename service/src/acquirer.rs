@@ -329,29 +329,50 @@ impl Acquirer for HttpAcquirer {
         return_url: &str,
     ) -> Result<Authentication, TokenizeError> {
         let body = json!({"token": token, "amount": amount, "currency": currency, "return_url": return_url});
-        let res = self.client.post(format!("{}/v1/authentications", self.base)).json(&body).send().await;
+        let res = self
+            .client
+            .post(format!("{}/v1/authentications", self.base))
+            .json(&body)
+            .send()
+            .await;
         read_authentication(res).await
     }
 
     async fn authentication(&self, id: &str) -> Result<Authentication, TokenizeError> {
-        let res = self.client.get(format!("{}/v1/authentications/{id}", self.base)).send().await;
+        let res = self
+            .client
+            .get(format!("{}/v1/authentications/{id}", self.base))
+            .send()
+            .await;
         read_authentication(res).await
     }
 }
 
-async fn read_authentication(res: reqwest::Result<reqwest::Response>) -> Result<Authentication, TokenizeError> {
+async fn read_authentication(
+    res: reqwest::Result<reqwest::Response>,
+) -> Result<Authentication, TokenizeError> {
     let res = res.map_err(|e| TokenizeError::Unavailable(unavailable(e).to_string()))?;
     let status = res.status();
-    let body: Value = res.json().await.map_err(|e| TokenizeError::Unavailable(unavailable(e).to_string()))?;
+    let body: Value = res
+        .json()
+        .await
+        .map_err(|e| TokenizeError::Unavailable(unavailable(e).to_string()))?;
     if status.is_success() {
-        return serde_json::from_value(body).map_err(|e| TokenizeError::Unavailable(format!("unreadable authentication: {e}")));
+        return serde_json::from_value(body)
+            .map_err(|e| TokenizeError::Unavailable(format!("unreadable authentication: {e}")));
     }
     if status.is_server_error() {
-        return Err(TokenizeError::Unavailable(format!("HTTP {}", status.as_u16())));
+        return Err(TokenizeError::Unavailable(format!(
+            "HTTP {}",
+            status.as_u16()
+        )));
     }
-    let err: ErrorBody =
-        serde_json::from_value(body).map_err(|e| TokenizeError::Unavailable(format!("unreadable error: {e}")))?;
-    Err(TokenizeError::Rejected { code: err.error.code, message: err.error.message })
+    let err: ErrorBody = serde_json::from_value(body)
+        .map_err(|e| TokenizeError::Unavailable(format!("unreadable error: {e}")))?;
+    Err(TokenizeError::Rejected {
+        code: err.error.code,
+        message: err.error.message,
+    })
 }
 
 #[cfg(test)]

@@ -433,7 +433,12 @@ async fn challenge(
 
 /// Pays a page: tokenizes a new card (never keeping its number), makes or reuses the
 /// payment, records the operation and its job, and waits for the worker's answer.
-pub async fn pay(gw: &Gateway, view: &View, choice: CardChoice, buyer: Option<&str>) -> Result<PayOutcome> {
+pub async fn pay(
+    gw: &Gateway,
+    view: &View,
+    choice: CardChoice,
+    buyer: Option<&str>,
+) -> Result<PayOutcome> {
     if let Some(reason) = &view.gone {
         return Ok(PayOutcome::Gone(reason.clone()));
     }
@@ -460,10 +465,16 @@ pub async fn pay(gw: &Gateway, view: &View, choice: CardChoice, buyer: Option<&s
             }
         }
         CardChoice::Stored(_) => (None, false, None),
-        CardChoice::Authenticated { method_id, authentication, remember } => {
+        CardChoice::Authenticated {
+            method_id,
+            authentication,
+            remember,
+        } => {
             let pm = customers::payment_method_any(&gw.db, &caller, *method_id).await?;
             let auth = gw.acquirer.authentication(authentication).await;
-            let ok = auth.as_ref().is_ok_and(|a| a.status == "authenticated" && a.token == pm.token && a.amount == view.total);
+            let ok = auth.as_ref().is_ok_and(|a| {
+                a.status == "authenticated" && a.token == pm.token && a.amount == view.total
+            });
             if !ok {
                 return Ok(PayOutcome::Declined {
                     message: "Card authentication failed. Try again or use another card.".into(),

@@ -134,7 +134,11 @@ pub fn is_expired(pm: &payment_method::Model) -> bool {
 }
 
 /// One of the caller's methods, also one used once (no customer), not removed.
-pub async fn payment_method_any(conn: &impl ConnectionTrait, caller: &Caller, id: Uuid) -> Result<payment_method::Model> {
+pub async fn payment_method_any(
+    conn: &impl ConnectionTrait,
+    caller: &Caller,
+    id: Uuid,
+) -> Result<payment_method::Model> {
     get_method(conn, caller, id).await
 }
 
@@ -144,7 +148,9 @@ pub async fn attach(
     pm: payment_method::Model,
     customer_id: Option<Uuid>,
 ) -> Result<payment_method::Model> {
-    let Some(customer) = customer_id else { return Ok(pm) };
+    let Some(customer) = customer_id else {
+        return Ok(pm);
+    };
     let has_default = payment_method::Entity::find()
         .filter(payment_method::Column::CustomerId.eq(customer))
         .filter(payment_method::Column::RemovedAt.is_null())

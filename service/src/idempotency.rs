@@ -57,6 +57,19 @@ pub struct Claim {
 }
 
 impl Claim {
+    /// Replaces a recorded answer (a change that grew a second step after its first
+    /// transaction, such as the paylink of a failed charge).
+    pub async fn overwrite(&self, conn: &impl ConnectionTrait, value: &Value) -> Result<()> {
+        store(
+            conn,
+            self.id,
+            &Stored::Ok {
+                value: value.clone(),
+            },
+        )
+        .await
+    }
+
     /// Records the answer; call it inside the change's transaction.
     pub async fn complete(&self, conn: &impl ConnectionTrait, value: &Value) -> Result<()> {
         store(

@@ -41,7 +41,10 @@ pub fn router(config: SimulatorConfig) -> Router {
         .route("/v1/stats", get(stats))
         .route("/v1/authentications", post(crate::three_ds::start))
         .route("/v1/authentications/{id}", get(crate::three_ds::get))
-        .route("/3ds/{id}", get(crate::three_ds::page).post(crate::three_ds::decide))
+        .route(
+            "/3ds/{id}",
+            get(crate::three_ds::page).post(crate::three_ds::decide),
+        )
         .fallback(fallback)
         .layer(middleware::from_fn_with_state(
             Arc::clone(&shared),

@@ -172,9 +172,15 @@ impl Store {
                 capture,
                 authentication,
             } => {
-                let needs_3ds = Token::parse(&token).is_some_and(|t| t.behavior == Behavior::ThreeDs);
+                let needs_3ds =
+                    Token::parse(&token).is_some_and(|t| t.behavior == Behavior::ThreeDs);
                 if needs_3ds
-                    && !crate::three_ds::authenticated(&self.authentications, authentication.as_deref(), &token, amount)
+                    && !crate::three_ds::authenticated(
+                        &self.authentications,
+                        authentication.as_deref(),
+                        &token,
+                        amount,
+                    )
                 {
                     return ApiResponse::error(
                         StatusCode::PAYMENT_REQUIRED,

@@ -50,18 +50,31 @@ struct StartRequest {
 }
 
 fn base_url(headers: &HeaderMap) -> String {
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1");
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("127.0.0.1");
     format!("http://{host}")
 }
 
 /// `POST /v1/authentications`: starts a challenge for a card and an amount.
-pub async fn start(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Result<ApiResponse, ApiResponse> {
+pub async fn start(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<ApiResponse, ApiResponse> {
     let req: StartRequest = parse_json(&body)?;
     if crate::cards::Token::parse(&req.token).is_none() {
-        return Err(ApiResponse::error(StatusCode::BAD_REQUEST, "invalid_token", "unknown or malformed card token"));
+        return Err(ApiResponse::error(
+            StatusCode::BAD_REQUEST,
+            "invalid_token",
+            "unknown or malformed card token",
+        ));
     }
     if !(req.return_url.starts_with("http://") || req.return_url.starts_with("https://")) {
-        return Err(ApiResponse::invalid_request("return_url must be an http(s) URL"));
+        return Err(ApiResponse::invalid_request(
+            "return_url must be an http(s) URL",
+        ));
     }
     let auth = Authentication {
         id: format!("auth_{}", uuid::Uuid::new_v4().simple()),
@@ -72,12 +85,21 @@ pub async fn start(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: 
         status: "pending",
     };
     let body = auth.to_json(&base_url(&headers));
-    shared.store.lock().await.authentications.insert(auth.id.clone(), auth);
+    shared
+        .store
+        .lock()
+        .await
+        .authentications
+        .insert(auth.id.clone(), auth);
     Ok(ApiResponse::ok(body))
 }
 
 /// `GET /v1/authentications/{id}`.
-pub async fn get(State(shared): State<Arc<Shared>>, headers: HeaderMap, Path(id): Path<String>) -> ApiResponse {
+pub async fn get(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResponse {
     match shared.store.lock().await.authentications.get(&id) {
         Some(a) => ApiResponse::ok(a.to_json(&base_url(&headers))),
         None => ApiResponse::not_found("no such authentication"),
@@ -85,16 +107,25 @@ pub async fn get(State(shared): State<Arc<Shared>>, headers: HeaderMap, Path(id)
 }
 
 fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 /// `GET /3ds/{id}`: the challenge page the buyer sees.
 pub async fn page(State(shared): State<Arc<Shared>>, Path(id): Path<String>) -> Response {
     let store = shared.store.lock().await;
     let Some(a) = store.authentications.get(&id) else {
-        return (StatusCode::NOT_FOUND, Html("<h1>Unknown authentication</h1>".to_string())).into_response();
+        return (
+            StatusCode::NOT_FOUND,
+            Html("<h1>Unknown authentication</h1>".to_string()),
+        )
+            .into_response();
     };
-    let last4 = crate::cards::Token::parse(&a.token).map(|t| t.last4).unwrap_or_default();
+    let last4 = crate::cards::Token::parse(&a.token)
+        .map(|t| t.last4)
+        .unwrap_or_default();
     Html(format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Verify your payment</title>\
          <style>body{{font:16px system-ui,sans-serif;background:#eef1f6;margin:0}}main{{max-width:420px;margin:60px auto;background:#fff;padding:28px;border-radius:12px}}\
@@ -119,10 +150,18 @@ pub async fn decide(
 ) -> Response {
     let mut store = shared.store.lock().await;
     let Some(a) = store.authentications.get_mut(&id) else {
-        return (StatusCode::NOT_FOUND, Html("<h1>Unknown authentication</h1>".to_string())).into_response();
+        return (
+            StatusCode::NOT_FOUND,
+            Html("<h1>Unknown authentication</h1>".to_string()),
+        )
+            .into_response();
     };
     if a.status == "pending" {
-        a.status = if form.get("decision").map(String::as_str) == Some("approve") { "authenticated" } else { "failed" };
+        a.status = if form.get("decision").map(String::as_str) == Some("approve") {
+            "authenticated"
+        } else {
+            "failed"
+        };
         tracing::info!(authentication = %a.id, status = a.status, "3-D Secure decided");
     }
     let sep = if a.return_url.contains('?') { '&' } else { '?' };

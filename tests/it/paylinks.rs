@@ -435,16 +435,35 @@ async fn three_ds(url: &str, decision: &str) -> (u16, Option<String>, String) {
     let (status, challenge, _) = post_form(url, &fields(&card("4000000000003220"))).await;
     assert_eq!(status, 303);
     let challenge = challenge.unwrap();
-    assert!(challenge.contains("/3ds/auth_"), "to the challenge page: {challenge}");
-    let page = browser().get(&challenge).send().await.unwrap().text().await.unwrap();
+    assert!(
+        challenge.contains("/3ds/auth_"),
+        "to the challenge page: {challenge}"
+    );
+    let page = browser()
+        .get(&challenge)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(page.contains("id=\"approve\"") && page.contains("id=\"deny\""));
-    let back = browser().post(&challenge).form(&[("decision", decision)]).send().await.unwrap();
+    let back = browser()
+        .post(&challenge)
+        .form(&[("decision", decision)])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(back.status().as_u16(), 303);
     let back = back.headers()["location"].to_str().unwrap().to_string();
     assert!(back.contains("/3ds?"), "back to the gateway: {back}");
     let res = browser().get(&back).send().await.unwrap();
     let status = res.status().as_u16();
-    let location = res.headers().get("location").and_then(|v| v.to_str().ok()).map(String::from);
+    let location = res
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .map(String::from);
     (status, location, res.text().await.unwrap())
 }
 
@@ -457,8 +476,50 @@ async fn three_d_secure_approve_pays_and_deny_lets_the_buyer_retry(app: TestApp)
     let (status, location, _) = three_ds(&url, "approve").await;
     assert_eq!(status, 303);
     assert!(location.unwrap().ends_with("status=PAID"));
-    let l = app.gql("query($id: ID!) { paylink(id: $id) { status payments { status } } }", json!({"id": r["paylink"]["id"]})).await;
+    let l = app
+        .gql(
+            "query($id: ID!) { paylink(id: $id) { status payments { status } } }",
+            json!({"id": r["paylink"]["id"]}),
+        )
+        .await;
     assert_eq!(l["paylink"]["status"], "USED");
-    assert_eq!(app.acquirer_effects().await, 1, "the denied attempt never reached the acquirer's money path");
+    assert_eq!(
+        app.acquirer_effects().await,
+        1,
+        "the denied attempt never reached the acquirer's money path"
+    );
 }
 on_both_backends!(three_d_secure_approve_pays_and_deny_lets_the_buyer_retry);
+
+async fn a_failed_charge_falls_back_to_a_paylink_that_remembers_the_card(app: TestApp) {
+    let customer = app.create_customer().await;
+    let q = "mutation($i: ChargeCustomerInput!) { chargeCustomer(input: $i) { payment { id status errorCode } paylink { id url total buyerCustomerId items { description price quantity } } errors { code message } } }";
+    let input = json!({"customerId": customer, "currency": "EUR", "fallbackToPaylink": true, "description": "Annual plan",
+                       "items": [{"name": "Plan", "unitPrice": 9900, "vatRate": 2500, "quantity": 1}]});
+    let r = app.gql(q, json!({"i": input})).await["chargeCustomer"].clone();
+    assert_eq!(r["errors"][0]["code"], "NO_PAYMENT_METHOD");
+    assert!(r["payment"].is_null());
+    assert_eq!(r["paylink"]["total"], 9900);
+    assert_eq!(r["paylink"]["buyerCustomerId"], customer.as_str());
+    let url = r["paylink"]["url"].as_str().unwrap().to_string();
+    let (bare, token) = url.split_once("?buyer=").unwrap();
+    let mut form = card("4242424242424242");
+    form.push(("remember", "yes".into()));
+    form.push(("buyer", token.to_string()));
+    let (status, _, _) = post_form(bare, &fields(&form)).await;
+    assert_eq!(status, 303);
+    let again = app.gql(q, json!({"i": input})).await["chargeCustomer"].clone();
+    assert_eq!(again["payment"]["status"], "PAID", "{again}");
+    assert!(again["paylink"].is_null());
+
+    // A declined stored card: the failed payment, its error, and a paylink.
+    let other = app.customer_with_card("4000000000000002").await;
+    let r = app
+        .gql(q, json!({"i": {"customerId": other, "amount": 500, "currency": "EUR", "fallbackToPaylink": true}}))
+        .await["chargeCustomer"]
+        .clone();
+    assert_eq!(r["payment"]["status"], "ERROR");
+    assert_eq!(r["errors"][0]["code"], "CARD_DECLINED");
+    assert_eq!(r["paylink"]["total"], 500);
+}
+on_both_backends!(a_failed_charge_falls_back_to_a_paylink_that_remembers_the_card);

@@ -342,6 +342,10 @@ pub struct ChargeCustomerInput {
     pub client_reference: Option<String>,
     pub description: Option<String>,
     pub metadata: Option<Json<serde_json::Value>>,
+    /// When no stored card works (none, or declined), answer with the error and a paylink
+    /// for the same items and customer, so the buyer adds a card and pays.
+    #[graphql(default)]
+    pub fallback_to_paylink: bool,
     pub idempotency_key: Option<String>,
 }
 
@@ -371,6 +375,8 @@ pub struct CancelPaymentInput {
 #[derive(SimpleObject)]
 pub struct PaymentPayload {
     pub payment: Option<Payment>,
+    /// chargeCustomer with fallbackToPaylink: the paylink the buyer can pay instead.
+    pub paylink: Option<super::paylinks::Paylink>,
     pub errors: Vec<UserError>,
 }
 
@@ -450,6 +456,74 @@ async fn payload(
     let (p, errors) = split(result)?;
     Ok(PaymentPayload {
         payment: p.map(Payment),
+        paylink: None,
+        errors,
+    })
+}
+
+/// chargeCustomer's answer: the payment, and with the fallback the paylink and the error.
+async fn charge_payload(
+    ctx: &Context<'_>,
+    result: Result<serde_json::Value, ServiceError>,
+) -> async_graphql::Result<PaymentPayload> {
+    let value = match result {
+        Ok(v) if v.get("paylinkId").is_some() => v,
+        other => return payload(ctx, other).await,
+    };
+    let caller = caller(ctx)?;
+    let gw = gateway(ctx)?;
+    let payment = match value
+        .get("paymentId")
+        .and_then(|s| s.as_str())
+        .and_then(|s| s.parse().ok())
+    {
+        Some(id) => Some(Payment(
+            payments::get(gw, &caller, id)
+                .await
+                .map_err(|e| graphql_error(&e))?,
+        )),
+        None => None,
+    };
+    let paylink = match value
+        .get("paylinkId")
+        .and_then(|s| s.as_str())
+        .and_then(|s| s.parse().ok())
+    {
+        Some(id) => Some(super::paylinks::Paylink(
+            service::paylinks::get(&gw.db, &caller, id)
+                .await
+                .map_err(|e| graphql_error(&e))?,
+        )),
+        None => None,
+    };
+    let error = &value["error"];
+    let errors = vec![UserError {
+        code: error["code"]
+            .as_str()
+            .unwrap_or("PAYMENT_FAILED")
+            .to_string(),
+        field: error["field"]
+            .as_array()
+            .map(|f| {
+                let path: Vec<String> = f
+                    .iter()
+                    .filter_map(|s| s.as_str().map(String::from))
+                    .collect();
+                if path.is_empty() {
+                    path
+                } else {
+                    std::iter::once("input".to_string()).chain(path).collect()
+                }
+            })
+            .unwrap_or_default(),
+        message: error["message"]
+            .as_str()
+            .unwrap_or("the charge failed")
+            .to_string(),
+    }];
+    Ok(PaymentPayload {
+        payment,
+        paylink,
         errors,
     })
 }
@@ -516,15 +590,16 @@ impl PaymentMutation {
                 client_reference: input.client_reference,
                 description: input.description,
                 metadata: input.metadata.map(|j| j.0),
+                fallback_to_paylink: input.fallback_to_paylink,
             },
             Err(e) => return payload(ctx, Err(e)).await,
         };
         let key = input.idempotency_key;
         let result = idempotent(ctx, key.as_deref(), "chargeCustomer", &svc, |claim| {
-            payments::charge_customer(gw, &caller, svc.clone(), claim)
+            payments::charge_with_fallback(gw, &caller, svc.clone(), claim)
         })
         .await;
-        payload(ctx, result).await
+        charge_payload(ctx, result).await
     }
 
     /// Captures `amount` of a hold (default: all that remains authorized).

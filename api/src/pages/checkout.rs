@@ -448,29 +448,54 @@ async fn respond_to(
     outcome: Result<PayOutcome, ServiceError>,
 ) -> Response {
     let again = |general: Option<String>, fields: Vec<(&'static str, String)>, status| async move {
-        render_form(gw, code, view, buyer, typed, &Problems { fields, general }, status).await
+        render_form(
+            gw,
+            code,
+            view,
+            buyer,
+            typed,
+            &Problems { fields, general },
+            status,
+        )
+        .await
     };
     match outcome {
         Ok(PayOutcome::Succeeded(p)) => {
             let id = p.id.to_string();
             match &view.redirect_uri {
-                Some(uri) => see_other(&with_query(uri, &[("paymentId", &id), ("status", &p.status)])),
+                Some(uri) => see_other(&with_query(
+                    uri,
+                    &[("paymentId", &id), ("status", &p.status)],
+                )),
                 None => see_other(&format!("/pay/{code}/receipt?payment={id}")),
             }
         }
         Ok(PayOutcome::Pending(p)) => see_other(&format!("/pay/{code}/receipt?payment={}", p.id)),
         Ok(PayOutcome::Challenge(url)) => see_other(&url),
-        Ok(PayOutcome::Declined { message }) => again(Some(message), vec![], StatusCode::PAYMENT_REQUIRED).await,
-        Ok(PayOutcome::InvalidCard(message)) => {
-            again(None, vec![("number", message)], StatusCode::UNPROCESSABLE_ENTITY).await
+        Ok(PayOutcome::Declined { message }) => {
+            again(Some(message), vec![], StatusCode::PAYMENT_REQUIRED).await
         }
-        Ok(PayOutcome::Gone(reason)) => message_page(StatusCode::GONE, "This link can no longer be paid", &reason),
+        Ok(PayOutcome::InvalidCard(message)) => {
+            again(
+                None,
+                vec![("number", message)],
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await
+        }
+        Ok(PayOutcome::Gone(reason)) => {
+            message_page(StatusCode::GONE, "This link can no longer be paid", &reason)
+        }
         Err(ServiceError::Invalid { message, .. }) => {
             again(Some(message), vec![], StatusCode::UNPROCESSABLE_ENTITY).await
         }
         Err(ServiceError::NotFound) => {
-            again(Some("That card is not available; use another card.".into()), vec![], StatusCode::UNPROCESSABLE_ENTITY)
-                .await
+            again(
+                Some("That card is not available; use another card.".into()),
+                vec![],
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await
         }
         Err(e) => internal(e),
     }
@@ -496,10 +521,15 @@ pub async fn three_ds_return(
         return r;
     }
     let typed = Typed::default();
-    let (Some(Ok(method_id)), Some(authentication)) =
-        (query.get("method").map(|m| m.parse::<Uuid>()), query.get("authentication"))
-    else {
-        return message_page(StatusCode::BAD_REQUEST, "Something is missing", "This address is incomplete.");
+    let (Some(Ok(method_id)), Some(authentication)) = (
+        query.get("method").map(|m| m.parse::<Uuid>()),
+        query.get("authentication"),
+    ) else {
+        return message_page(
+            StatusCode::BAD_REQUEST,
+            "Something is missing",
+            "This address is incomplete.",
+        );
     };
     let choice = CardChoice::Authenticated {
         method_id,

@@ -61,6 +61,9 @@ pub struct ChargeCustomerInput {
     pub client_reference: Option<String>,
     pub description: Option<String>,
     pub metadata: Option<Value>,
+    /// SPiD's fallback: when no stored card works, answer with a paylink for the same
+    /// items and customer as well.
+    pub fallback_to_paylink: bool,
 }
 
 /// How long a payment's hosted page takes payment by default (Payer's card-payment link).

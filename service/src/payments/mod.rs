@@ -1,6 +1,7 @@
 //! Payments: creation, the money operations, their outcomes, and queries. Amounts and
 //! statuses change only here, inside a transaction that holds the payment's row lock.
 mod create;
+mod fallback;
 mod lifecycle;
 mod outcome;
 mod query;
@@ -9,6 +10,7 @@ pub use create::{
     CaptureMethod, ChargeCustomerInput, CreatePaymentInput, charge_customer, create_for_paylink,
     create_payment,
 };
+pub use fallback::charge_with_fallback;
 pub use lifecycle::{cancel, capturable, capture, refund, refundable, release};
 pub use outcome::{apply_answer, mark_inconclusive, operation_request};
 pub use query::{PaymentFilter, get, items, list, operations, status_history};
