@@ -81,6 +81,9 @@ pub struct Store {
     effects: u64,
     /// 3-D Secure authentications by id.
     pub authentications: HashMap<String, crate::three_ds::Authentication>,
+    /// Tokens that passed 3-D Secure once: later merchant-initiated charges of a remembered
+    /// card need no new challenge (the networks' exemption).
+    authenticated_tokens: std::collections::HashSet<String>,
 }
 
 impl Store {
@@ -174,14 +177,16 @@ impl Store {
             } => {
                 let needs_3ds =
                     Token::parse(&token).is_some_and(|t| t.behavior == Behavior::ThreeDs);
-                if needs_3ds
-                    && !crate::three_ds::authenticated(
-                        &self.authentications,
-                        authentication.as_deref(),
-                        &token,
-                        amount,
-                    )
-                {
+                let authenticated = crate::three_ds::authenticated(
+                    &self.authentications,
+                    authentication.as_deref(),
+                    &token,
+                    amount,
+                );
+                if authenticated {
+                    self.authenticated_tokens.insert(token.clone());
+                }
+                if needs_3ds && !authenticated && !self.authenticated_tokens.contains(&token) {
                     return ApiResponse::error(
                         StatusCode::PAYMENT_REQUIRED,
                         "authentication_required",

@@ -372,11 +372,70 @@ async fn decline_cards() {
         assert_eq!(code(&body), expected);
         assert!(body["id"].as_str().unwrap().starts_with("pay_"));
     }
-    for number in ["4000000000003220", "4000000000000259", "6011111111111117"] {
+    for number in ["4000000000000259", "6011111111111117"] {
         let token = sim.token(number).await;
         let (status, body) = sim.pay(&format!("ok-{number}"), &token, 1000, true).await;
         assert_eq!(status, StatusCode::OK, "{body}");
     }
+    // The 3-D Secure card needs an authentication first.
+    let token = sim.token("4000000000003220").await;
+    let (status, body) = sim.pay("3ds-none", &token, 1000, true).await;
+    assert_eq!(status, StatusCode::PAYMENT_REQUIRED, "{body}");
+    assert_eq!(code(&body), "authentication_required");
+}
+
+#[tokio::test]
+async fn three_d_secure_approve_then_later_charges_need_no_challenge() {
+    let sim = Sim::default().await;
+    let token = sim.token("4000000000003220").await;
+    let (status, auth) = sim
+        .post(
+            "/v1/authentications",
+            None,
+            json!({"token": token, "amount": 700, "currency": "EUR", "return_url": "http://shop.test/back"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{auth}");
+    let id = auth["id"].as_str().unwrap().to_string();
+    assert!(
+        auth["challenge_url"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("/3ds/{id}"))
+    );
+    let no_redirects = Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let back = no_redirects
+        .post(format!("{}/3ds/{id}", sim.base))
+        .form(&[("decision", "approve")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(back.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        back.headers()["location"],
+        format!("http://shop.test/back?authentication={id}").as_str()
+    );
+    let (_, a) = sim.get(&format!("/v1/authentications/{id}")).await;
+    assert_eq!(a["status"], "authenticated");
+    // The wrong amount is not covered by the authentication.
+    let (status, _) = sim
+        .post(
+            "/v1/payments",
+            Some("3ds-wrong"),
+            json!({"token": token, "amount": 900, "currency": "EUR", "authentication": id}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::PAYMENT_REQUIRED);
+    let (status, body) = sim
+        .post("/v1/payments", Some("3ds-ok"), json!({"token": token, "amount": 700, "currency": "EUR", "capture": true, "authentication": id}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // A remembered card: the merchant charges it later without a new challenge.
+    let (status, body) = sim.pay("3ds-later", &token, 300, true).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
 }
 
 #[tokio::test]

@@ -42,12 +42,17 @@ async fn declined_cards_end_in_error_with_the_acquirers_code(app: TestApp) {
         ("4000000000009995", "INSUFFICIENT_FUNDS"),
     ] {
         let c = app.customer_with_card(card).await;
-        let p = &app.charge(&c, 1000, "AUTOMATIC", None).await["payment"];
+        let r = app.charge(&c, 1000, "AUTOMATIC", None).await;
+        let p = &r["payment"];
         assert_eq!(p["status"], "ERROR", "{card}");
         assert_eq!(p["errorCode"], code);
         assert_eq!(p["operations"][0]["status"], "FAILED");
         assert_eq!(p["operations"][0]["errorCode"], code);
         assert_eq!(p["capturedAmount"], 0);
+        assert_eq!(
+            r["errors"][0]["code"], code,
+            "the payload carries the error too"
+        );
     }
 }
 on_both_backends!(declined_cards_end_in_error_with_the_acquirers_code);

@@ -468,7 +468,29 @@ async fn charge_payload(
 ) -> async_graphql::Result<PaymentPayload> {
     let value = match result {
         Ok(v) if v.get("paylinkId").is_some() => v,
-        other => return payload(ctx, other).await,
+        other => {
+            // A declined or blocked charge also answers its error in `errors`.
+            let mut answer = payload(ctx, other).await?;
+            if let Some(p) = &answer.payment
+                && answer.errors.is_empty()
+                && matches!(p.0.status.as_str(), "ERROR" | "BLOCKED")
+            {
+                answer.errors.push(UserError {
+                    code: p
+                        .0
+                        .error_code
+                        .clone()
+                        .unwrap_or_else(|| "PAYMENT_FAILED".into()),
+                    field: vec![],
+                    message: p
+                        .0
+                        .error_message
+                        .clone()
+                        .unwrap_or_else(|| "the charge failed".into()),
+                });
+            }
+            return Ok(answer);
+        }
     };
     let caller = caller(ctx)?;
     let gw = gateway(ctx)?;

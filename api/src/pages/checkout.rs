@@ -125,7 +125,7 @@ async fn render_form(
     }
     let _ = write!(
         body,
-        "<table><caption>Order</caption><thead><tr><th scope=\"col\">Item</th><th scope=\"col\" class=\"num\">Qty</th><th scope=\"col\" class=\"num\">Amount</th></tr></thead><tbody>"
+        "<table><caption class=\"visually-hidden\">Items in this order</caption><thead><tr><th scope=\"col\">Item</th><th scope=\"col\" class=\"num\">Qty</th><th scope=\"col\" class=\"num\">Amount</th></tr></thead><tbody>"
     );
     for line in &view.lines {
         let desc = line
@@ -161,10 +161,14 @@ async fn render_form(
         "<ul class=\"options\" aria-label=\"Accepted payment methods\">"
     );
     for o in &view.options {
-        let label = o
-            .name
-            .clone()
-            .unwrap_or_else(|| o.kind.replace('_', " ").to_lowercase());
+        let label = o.name.clone().unwrap_or_else(|| {
+            let words = o.kind.replace('_', " ").to_lowercase();
+            let mut chars = words.chars();
+            chars
+                .next()
+                .map(|c| c.to_uppercase().chain(chars).collect())
+                .unwrap_or_default()
+        });
         let _ = write!(body, "<li>{}</li>", esc(&label));
     }
     let _ = write!(body, "</ul>");

@@ -19,6 +19,8 @@ pub fn esc(text: &str) -> String {
 
 const STYLE: &str = r#"
 *{box-sizing:border-box}
+input,button{font:inherit}
+.visually-hidden{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}
 body{margin:0;font:16px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;background:#f3f5f9;color:#1b2330}
 main{max-width:480px;margin:40px auto;padding:0 16px}
 .card{background:#fff;border-radius:14px;box-shadow:0 6px 24px rgba(20,30,60,.08);padding:28px}
