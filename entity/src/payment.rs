@@ -35,6 +35,14 @@ pub struct Model {
     pub checkout_expires_at: Option<DateTimeUtc>,
     /// Store the card used on the hosted page on the customer.
     pub force_recurring: bool,
+    /// Paid with a remembered card: its id is a recurring token for chargePayment.
+    pub is_recurring_token: bool,
+    /// The buyer must accept the charge first (LiveChat Direct Charges).
+    pub require_confirmation: bool,
+    /// Where the buyer goes after accepting or declining.
+    pub return_url: Option<String>,
+    /// The merchant's commission, whole percent 0–100.
+    pub commission_percent: Option<i32>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

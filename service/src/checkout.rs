@@ -172,13 +172,18 @@ pub async fn view(gw: &Gateway, target: Target) -> Result<View> {
                 .all(&gw.db)
                 .await?;
             let status = payments::status_of(p)?;
-            let gone = if p.checkout_expires_at.is_some_and(|at| at <= now)
-                && status == PaymentStatus::Created
-            {
+            let payable = if p.require_confirmation {
+                PaymentStatus::PendingConfirmation
+            } else {
+                PaymentStatus::Created
+            };
+            let gone = if p.checkout_expires_at.is_some_and(|at| at <= now) && status == payable {
                 Some("This payment link has expired.".to_string())
             } else {
                 match status {
-                    PaymentStatus::Created => None,
+                    s if s == payable => None,
+                    PaymentStatus::Accepted => Some("You have accepted this charge.".to_string()),
+                    PaymentStatus::Declined => Some("You have declined this charge.".to_string()),
                     PaymentStatus::Cancelled => Some("This payment was cancelled.".to_string()),
                     PaymentStatus::Paid | PaymentStatus::Hold => {
                         Some("This payment has already been made.".to_string())
@@ -223,7 +228,7 @@ pub async fn view(gw: &Gateway, target: Target) -> Result<View> {
                     total: p.amount,
                     vat_total: p.vat_amount,
                     options: vec![paylinks::PaymentOption::simple("CARD")],
-                    authorize_only: p.capture_method == "MANUAL",
+                    authorize_only: p.capture_method == "MANUAL" || p.require_confirmation,
                     gone,
                     buyer: p.customer_id,
                     redirect_uri: None,
@@ -488,7 +493,12 @@ pub async fn pay(
     let p = match &view.target {
         Target::Payment(p) => {
             let p = payments::lock_any(&txn, p.id).await?;
-            if payments::status_of(&p)? != PaymentStatus::Created {
+            let payable = if p.require_confirmation {
+                PaymentStatus::PendingConfirmation
+            } else {
+                PaymentStatus::Created
+            };
+            if payments::status_of(&p)? != payable {
                 return Ok(PayOutcome::Gone(
                     "This payment has already been made.".into(),
                 ));
@@ -539,11 +549,10 @@ pub async fn pay(
             }
             pm.id
         }
-        (_, Some(token)) => {
-            customers::store_card(&txn, &caller, if force { customer_id } else { None }, token)
-                .await?
-                .id
-        }
+        (_, Some(token)) => match (force, customer_id) {
+            (true, Some(c)) => customers::remember_card(&txn, &caller, c, token).await?.id,
+            _ => customers::store_card(&txn, &caller, None, token).await?.id,
+        },
         (_, None) => return Err(ServiceError::Internal("no card".into())),
     };
     let mut row: payment::ActiveModel = p.clone().into();
@@ -601,7 +610,9 @@ pub async fn pay(
         .await?
         .ok_or(ServiceError::NotFound)?;
     Ok(match payments::status_of(&p)? {
-        PaymentStatus::Paid | PaymentStatus::Hold => PayOutcome::Succeeded(p),
+        PaymentStatus::Paid | PaymentStatus::Hold | PaymentStatus::Accepted => {
+            PayOutcome::Succeeded(p)
+        }
         s if s.is_pending() => PayOutcome::Pending(p),
         PaymentStatus::Blocked => PayOutcome::Gone("This payment was refused.".into()),
         _ => PayOutcome::Declined {
@@ -640,6 +651,51 @@ pub async fn payment_of_target(
         Target::Payment(t) => t.id == p.id,
         Target::Paylink(l) => p.paylink_id == Some(l.id),
     }))
+}
+
+/// A charge that needs the buyer's consent, by its id (`/confirm/{id}`).
+pub async fn find_confirmation(gw: &Gateway, id: &str) -> Result<Option<Target>> {
+    let Ok(id) = id.parse::<Uuid>() else {
+        return Ok(None);
+    };
+    Ok(payment::Entity::find_by_id(id)
+        .filter(payment::Column::RequireConfirmation.eq(true))
+        .one(&gw.db)
+        .await?
+        .map(Target::Payment))
+}
+
+/// The buyer declines a charge: DECLINED, for good.
+pub async fn decline(gw: &Gateway, view: &View) -> Result<Option<payment::Model>> {
+    let Target::Payment(p) = &view.target else {
+        return Ok(None);
+    };
+    let txn = gw.db.begin().await?;
+    let p = payments::lock_any(&txn, p.id).await?;
+    if payments::status_of(&p)? != PaymentStatus::PendingConfirmation {
+        return Ok(None);
+    }
+    let p = payments::transition(
+        &txn,
+        &p,
+        p.clone().into(),
+        PaymentStatus::Declined,
+        "declined by the buyer",
+        None,
+        "payment.declined",
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(Some(p))
+}
+
+/// Where the buyer of a consent charge goes back to: `returnUrl?id=…&type=direct_charge`.
+pub fn return_url(p: &payment::Model) -> Option<String> {
+    let mut url = reqwest::Url::parse(p.return_url.as_deref()?).ok()?;
+    url.query_pairs_mut()
+        .append_pair("id", &p.id.to_string())
+        .append_pair("type", "direct_charge");
+    Some(url.to_string())
 }
 
 /// Records nothing: a cancel only sends the buyer back; the payment stays payable.

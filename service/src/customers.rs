@@ -142,7 +142,8 @@ pub async fn payment_method_any(
     get_method(conn, caller, id).await
 }
 
-/// Gives a card used once to a customer (it becomes the default if there is none).
+/// Gives a card used once to a customer, as the default: the buyer chose to remember it,
+/// so the next charge uses it.
 pub async fn attach(
     conn: &impl ConnectionTrait,
     pm: payment_method::Model,
@@ -151,17 +152,31 @@ pub async fn attach(
     let Some(customer) = customer_id else {
         return Ok(pm);
     };
-    let has_default = payment_method::Entity::find()
-        .filter(payment_method::Column::CustomerId.eq(customer))
-        .filter(payment_method::Column::RemovedAt.is_null())
-        .filter(payment_method::Column::IsDefault.eq(true))
-        .count(conn)
-        .await?
-        > 0;
+    make_only_default(conn, customer).await?;
     let mut row: payment_method::ActiveModel = pm.into();
     row.customer_id = Set(Some(customer));
-    row.is_default = Set(!has_default);
+    row.is_default = Set(true);
     Ok(row.update(conn).await?)
+}
+
+async fn make_only_default(conn: &impl ConnectionTrait, customer: Uuid) -> Result<()> {
+    payment_method::Entity::update_many()
+        .col_expr(payment_method::Column::IsDefault, Expr::value(false))
+        .filter(payment_method::Column::CustomerId.eq(customer))
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
+/// Stores a card the buyer asked to remember on a hosted page: it becomes the default.
+pub async fn remember_card(
+    conn: &impl ConnectionTrait,
+    caller: &Caller,
+    customer_id: Uuid,
+    token: crate::acquirer::CardToken,
+) -> Result<payment_method::Model> {
+    make_only_default(conn, customer_id).await?;
+    store_card(conn, caller, Some(customer_id), token).await
 }
 
 /// One of the caller's stored methods (not removed).

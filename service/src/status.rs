@@ -45,6 +45,9 @@ statuses! {
     Error => "ERROR",
     Blocked => "BLOCKED",
     Cancelled => "CANCELLED",
+    PendingConfirmation => "PENDING_CONFIRMATION",
+    Accepted => "ACCEPTED",
+    Declined => "DECLINED",
 }
 
 use PaymentStatus::*;
@@ -52,11 +55,36 @@ use PaymentStatus::*;
 /// Every allowed move. A pair not listed here is forbidden.
 const TRANSITIONS: &[(PaymentStatus, &[PaymentStatus])] = &[
     // A created payment is charged (captured at once) or executed (authorized), or cancelled.
-    (Created, &[PendingCharge, PendingExecute, Cancelled]),
+    (
+        Created,
+        &[
+            PendingCharge,
+            PendingExecute,
+            Cancelled,
+            PendingConfirmation,
+        ],
+    ),
+    // A charge the buyer must accept first (LiveChat Direct Charges): accepting authorizes
+    // the card (PENDING_EXECUTE → ACCEPTED); the merchant's activation captures it
+    // (ACCEPTED → PENDING_EXECUTE → PAID, or ERROR).
+    (PendingConfirmation, &[PendingExecute, Declined, Cancelled]),
+    (Accepted, &[PendingExecute]),
+    (Declined, &[]),
     // A declined attempt on a hosted page leaves the payment payable (CREATED) for another
     // card; a declined server-side charge ends in ERROR.
     (PendingCharge, &[Paid, Error, Blocked, Created]),
-    (PendingExecute, &[Hold, Paid, Error, Blocked, Created]),
+    (
+        PendingExecute,
+        &[
+            Hold,
+            Paid,
+            Error,
+            Blocked,
+            Created,
+            Accepted,
+            PendingConfirmation,
+        ],
+    ),
     (Hold, &[PendingCapture, PendingRelease]),
     // A capture that fails leaves the hold as it was.
     (PendingCapture, &[Paid, Hold]),
@@ -110,6 +138,13 @@ mod tests {
         ("CREATED", "PENDING_CHARGE"),
         ("CREATED", "PENDING_EXECUTE"),
         ("CREATED", "CANCELLED"),
+        ("CREATED", "PENDING_CONFIRMATION"),
+        ("PENDING_CONFIRMATION", "PENDING_EXECUTE"),
+        ("PENDING_CONFIRMATION", "DECLINED"),
+        ("PENDING_CONFIRMATION", "CANCELLED"),
+        ("ACCEPTED", "PENDING_EXECUTE"),
+        ("PENDING_EXECUTE", "ACCEPTED"),
+        ("PENDING_EXECUTE", "PENDING_CONFIRMATION"),
         ("PENDING_CHARGE", "PAID"),
         ("PENDING_CHARGE", "CREATED"),
         ("PENDING_EXECUTE", "CREATED"),
@@ -148,7 +183,7 @@ mod tests {
 
     #[test]
     fn terminal_statuses_never_move_back() {
-        for s in [Released, Refunded, Error, Blocked, Cancelled] {
+        for s in [Released, Refunded, Error, Blocked, Cancelled, Declined] {
             assert!(s.is_terminal(), "{s} is terminal");
             for to in PaymentStatus::ALL {
                 assert!(!s.can_move_to(*to), "{s} must not move to {to}");

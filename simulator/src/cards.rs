@@ -16,10 +16,13 @@ pub enum Behavior {
     Slow,
     ThreeDs,
     Chargeback,
+    /// Pays once, then every later charge of the token is declined (an expired or
+    /// cancelled card behind a saved token).
+    DeclineLater,
 }
 
 impl Behavior {
-    const ALL: [Behavior; 8] = [
+    const ALL: [Behavior; 9] = [
         Behavior::Ok,
         Behavior::Decline,
         Behavior::NoFunds,
@@ -28,6 +31,7 @@ impl Behavior {
         Behavior::Slow,
         Behavior::ThreeDs,
         Behavior::Chargeback,
+        Behavior::DeclineLater,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -40,6 +44,7 @@ impl Behavior {
             Behavior::Slow => "slow",
             Behavior::ThreeDs => "threeds",
             Behavior::Chargeback => "chargeback",
+            Behavior::DeclineLater => "declinelater",
         }
     }
 
@@ -57,6 +62,7 @@ impl Behavior {
             "4000000000006975" => Behavior::Slow,
             "4000000000003220" => Behavior::ThreeDs,
             "4000000000000259" => Behavior::Chargeback,
+            "4000000000000341" => Behavior::DeclineLater,
             _ => Behavior::Ok,
         }
     }

@@ -84,6 +84,8 @@ pub struct Store {
     /// Tokens that passed 3-D Secure once: later merchant-initiated charges of a remembered
     /// card need no new challenge (the networks' exemption).
     authenticated_tokens: std::collections::HashSet<String>,
+    /// Tokens of `declinelater` cards that have paid once.
+    used_tokens: std::collections::HashSet<String>,
 }
 
 impl Store {
@@ -212,8 +214,14 @@ impl Store {
         }
     }
 
-    fn create(&mut self, token: &str, amount: i64, currency: String, capture: bool) -> ApiResponse {
-        let Some(token) = Token::parse(token) else {
+    fn create(
+        &mut self,
+        token_text: &str,
+        amount: i64,
+        currency: String,
+        capture: bool,
+    ) -> ApiResponse {
+        let Some(token) = Token::parse(token_text) else {
             return ApiResponse::error(
                 StatusCode::BAD_REQUEST,
                 "invalid_token",
@@ -235,7 +243,11 @@ impl Store {
             Behavior::Decline => Some(("card_declined", "the card was declined")),
             Behavior::NoFunds => Some(("insufficient_funds", "the card has insufficient funds")),
             Behavior::Fraud => Some(("fraudulent", "the payment was refused as fraudulent")),
+            Behavior::DeclineLater if !self.used_tokens.insert(token_text.to_string()) => {
+                Some(("card_declined", "the card was declined"))
+            }
             Behavior::Ok
+            | Behavior::DeclineLater
             | Behavior::Flaky
             | Behavior::Slow
             | Behavior::ThreeDs

@@ -6,6 +6,7 @@ mod auth;
 mod charges;
 mod cli;
 mod concurrency;
+mod consent;
 mod crash;
 mod idempotency;
 mod lifecycle;

@@ -215,13 +215,17 @@ async fn paying_a_paylink_redirects_with_the_payment_and_uses_the_link(app: Test
 
     let l = app
         .gql(
-            "query($id: ID!) { paylink(id: $id) { status payments { status amount capturedAmount operations { status errorCode } } } }",
+            "query($id: ID!) { paylink(id: $id) { status payments { status errorCode amount capturedAmount operations { status errorCode } } } }",
             json!({"id": r["paylink"]["id"]}),
         )
         .await;
     assert_eq!(l["paylink"]["status"], "USED");
     let p = &l["paylink"]["payments"][0];
     assert_eq!(p["status"], "PAID");
+    assert!(
+        p["errorCode"].is_null(),
+        "the earlier decline no longer describes the payment"
+    );
     assert_eq!(p["capturedAmount"], 25000);
     assert_eq!(p["operations"][0]["errorCode"], "CARD_DECLINED");
     assert_eq!(p["operations"][1]["status"], "SUCCEEDED");
@@ -521,5 +525,14 @@ async fn a_failed_charge_falls_back_to_a_paylink_that_remembers_the_card(app: Te
     assert_eq!(r["payment"]["status"], "ERROR");
     assert_eq!(r["errors"][0]["code"], "CARD_DECLINED");
     assert_eq!(r["paylink"]["total"], 500);
+    // Paying that paylink with a remembered card makes it the default for the next charge.
+    let url = r["paylink"]["url"].as_str().unwrap().to_string();
+    let (bare, token) = url.split_once("?buyer=").unwrap();
+    let mut form = card("4242424242424242");
+    form.push(("remember", "yes".into()));
+    form.push(("buyer", token.to_string()));
+    assert_eq!(post_form(bare, &fields(&form)).await.0, 303);
+    let next = app.charge(&other, 500, "AUTOMATIC", None).await;
+    assert_eq!(next["payment"]["status"], "PAID", "{next}");
 }
 on_both_backends!(a_failed_charge_falls_back_to_a_paylink_that_remembers_the_card);

@@ -285,7 +285,7 @@ impl TestApp {
         let input_type = match name {
             "capturePayment" | "releasePayment" => "AmountInput",
             "refundPayment" => "RefundPaymentInput",
-            "cancelPayment" => "CancelPaymentInput",
+            "cancelPayment" | "activatePayment" => "CancelPaymentInput",
             other => panic!("unknown mutation {other}"),
         };
         let data = self

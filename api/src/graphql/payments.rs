@@ -31,6 +31,9 @@ pub enum PaymentStatus {
     Error,
     Blocked,
     Cancelled,
+    PendingConfirmation,
+    Accepted,
+    Declined,
 }
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
@@ -120,6 +123,59 @@ impl Payment {
     }
     async fn test(&self) -> bool {
         self.0.mode == "test"
+    }
+    /// For a charge the buyer must accept: the page where they do.
+    async fn confirmation_url(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<String>> {
+        let base = gateway(ctx)?
+            .settings
+            .public_url
+            .trim_end_matches('/')
+            .to_string();
+        Ok(self
+            .0
+            .require_confirmation
+            .then(|| format!("{base}/confirm/{}", self.0.id)))
+    }
+    async fn require_confirmation(&self) -> bool {
+        self.0.require_confirmation
+    }
+    async fn return_url(&self) -> Option<&str> {
+        self.0.return_url.as_deref()
+    }
+    async fn commission_percent(&self) -> Option<i32> {
+        self.0.commission_percent
+    }
+    /// amount × commissionPercent / 100, rounded half up to a minor unit.
+    async fn commission_amount(&self) -> Amount {
+        Amount(payments::commission(&self.0))
+    }
+    /// amount − commissionAmount.
+    async fn net_amount(&self) -> Amount {
+        Amount(self.0.amount - payments::commission(&self.0))
+    }
+    /// Paid with a remembered card: its id is a recurring token for chargePayment.
+    async fn is_recurring_token(&self) -> bool {
+        self.0.is_recurring_token
+    }
+    /// Chip's transaction data: every charge attempt, newest first.
+    async fn transaction_data(&self, ctx: &Context<'_>) -> async_graphql::Result<TransactionData> {
+        let ops = payments::operations(gateway(ctx)?, self.0.id)
+            .await
+            .map_err(|e| graphql_error(&e))?;
+        let attempts = ops
+            .into_iter()
+            .rev()
+            .filter(|o| o.kind == "CHARGE" || o.kind == "AUTHORIZE")
+            .map(|o| ChargeAttempt {
+                successful: o.status == "SUCCEEDED",
+                pending: o.status == "PENDING",
+                error_code: o.error_code,
+                error_description: o.error_message,
+                amount: Amount(o.amount),
+                at: o.created_at,
+            })
+            .collect();
+        Ok(TransactionData { attempts })
     }
     /// The hosted page where a buyer pays it (payments made with createPayment).
     async fn checkout_url(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<String>> {
@@ -260,6 +316,22 @@ impl StatusChange {
 }
 
 #[derive(SimpleObject)]
+pub struct TransactionData {
+    /// Newest first.
+    pub attempts: Vec<ChargeAttempt>,
+}
+
+#[derive(SimpleObject)]
+pub struct ChargeAttempt {
+    pub successful: bool,
+    pub pending: bool,
+    pub error_code: Option<String>,
+    pub error_description: Option<String>,
+    pub amount: Amount,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(SimpleObject)]
 pub struct PaymentEdge {
     pub cursor: String,
     pub node: Payment,
@@ -326,6 +398,17 @@ pub struct CreatePaymentInput {
     pub client_reference: Option<String>,
     pub description: Option<String>,
     pub metadata: Option<Json<serde_json::Value>>,
+    /// The buyer must accept the charge on its confirmationUrl first (PENDING_CONFIRMATION).
+    #[graphql(default)]
+    pub require_confirmation: bool,
+    /// A single line instead of items or amount: name, price (minor units) and quantity.
+    pub name: Option<String>,
+    pub price: Option<Amount>,
+    pub quantity: Option<i32>,
+    /// Where the buyer goes after accepting or declining (`?id=…&type=direct_charge`).
+    pub return_url: Option<String>,
+    /// The merchant's commission, whole percent 0–100.
+    pub commission_percent: Option<i32>,
     pub idempotency_key: Option<String>,
 }
 
@@ -363,6 +446,15 @@ pub struct RefundPaymentInput {
     /// Default: all that remains refundable.
     pub amount: Option<Amount>,
     pub reason: Option<String>,
+    pub idempotency_key: Option<String>,
+}
+
+#[derive(InputObject)]
+pub struct ChargePaymentInput {
+    /// The CREATED payment to charge.
+    pub id: ID,
+    /// The id of a paid payment whose card was saved (isRecurringToken).
+    pub recurring_token: ID,
     pub idempotency_key: Option<String>,
 }
 
@@ -579,6 +671,12 @@ impl PaymentMutation {
                 client_reference: input.client_reference,
                 description: input.description,
                 metadata: input.metadata.map(|j| j.0),
+                require_confirmation: input.require_confirmation,
+                name: input.name,
+                price: input.price.map(|a| a.0),
+                quantity: input.quantity,
+                return_url: input.return_url,
+                commission_percent: input.commission_percent,
             },
             Err(e) => return payload(ctx, Err(e)).await,
         };
@@ -698,6 +796,72 @@ impl PaymentMutation {
         )
         .await;
         payload(ctx, result).await
+    }
+
+    /// LiveChat's activate: captures an ACCEPTED charge (PENDING_EXECUTE, then PAID or ERROR).
+    async fn activate_payment(
+        &self,
+        ctx: &Context<'_>,
+        input: CancelPaymentInput,
+    ) -> async_graphql::Result<PaymentPayload> {
+        let caller = caller(ctx)?;
+        let gw = gateway(ctx)?;
+        let id = match parse_id(&input.id, "id") {
+            Ok(id) => id,
+            Err(e) => return payload(ctx, Err(e)).await,
+        };
+        let fingerprint = serde_json::json!({ "id": id });
+        let result = idempotent(
+            ctx,
+            input.idempotency_key.as_deref(),
+            "activatePayment",
+            &fingerprint,
+            |claim| payments::activate(gw, &caller, id, claim),
+        )
+        .await;
+        payload(ctx, result).await
+    }
+
+    /// Chip's charge with a recurring token: charges a CREATED payment with the card of a
+    /// payment that saved it. A failure answers PURCHASE_CHARGE_ERROR; see transactionData.
+    async fn charge_payment(
+        &self,
+        ctx: &Context<'_>,
+        input: ChargePaymentInput,
+    ) -> async_graphql::Result<PaymentPayload> {
+        let caller = caller(ctx)?;
+        let gw = gateway(ctx)?;
+        let ids = parse_id(&input.id, "id")
+            .and_then(|id| Ok((id, parse_id(&input.recurring_token, "recurringToken")?)));
+        let (id, token) = match ids {
+            Ok(ids) => ids,
+            Err(e) => return payload(ctx, Err(e)).await,
+        };
+        let fingerprint = serde_json::json!({ "id": id, "recurringToken": token });
+        let result = idempotent(
+            ctx,
+            input.idempotency_key.as_deref(),
+            "chargePayment",
+            &fingerprint,
+            |claim| payments::charge_with_token(gw, &caller, id, token, claim),
+        )
+        .await;
+        let mut answer = payload(ctx, result).await?;
+        if let Some(p) = &answer.payment
+            && answer.errors.is_empty()
+            && matches!(p.0.status.as_str(), "CREATED" | "ERROR" | "BLOCKED")
+        {
+            let detail =
+                p.0.error_message
+                    .clone()
+                    .unwrap_or_else(|| "the charge failed".into());
+            answer.errors.push(UserError {
+                code: "PURCHASE_CHARGE_ERROR".into(),
+                field: vec![],
+                message: format!("{} ({detail})", p.0.error_code.clone().unwrap_or_default()),
+            });
+        }
+        Ok(answer)
     }
 
     /// Cancels a payment not yet authorized (CREATED); anything else answers INVALID_STATE.

@@ -19,6 +19,12 @@ fn money(view: &View, minor: i64) -> String {
         .unwrap_or_else(|_| format!("{minor} {}", view.currency))
 }
 
+/// Basis points as a percent for people: 2500 → "25", 1250 → "12.5".
+fn percent(bp: i32) -> String {
+    let text = format!("{}.{:02}", bp / 100, bp % 100);
+    text.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
 fn respond(status: StatusCode, title: &str, body: String) -> Response {
     (
         status,
@@ -128,16 +134,23 @@ async fn render_form(
         "<table><caption class=\"visually-hidden\">Items in this order</caption><thead><tr><th scope=\"col\">Item</th><th scope=\"col\" class=\"num\">Qty</th><th scope=\"col\" class=\"num\">Amount</th></tr></thead><tbody>"
     );
     for line in &view.lines {
-        let desc = line
+        let mut desc = line
             .description
             .as_ref()
             .map(|d| format!("<div class=\"sub\">{}</div>", esc(d)))
             .unwrap_or_default();
+        if line.quantity > 1 {
+            let _ = write!(
+                desc,
+                "<div class=\"sub\">{} each</div>",
+                money(view, line.unit_price)
+            );
+        }
         let vat = if line.vat_rate > 0 {
             format!(
                 "<div class=\"sub\">incl. {} VAT ({}%)</div>",
                 money(view, line.vat_amount),
-                f64::from(line.vat_rate) / 100.0
+                percent(line.vat_rate)
             )
         } else {
             String::new()
@@ -179,10 +192,16 @@ async fn render_form(
         );
         return respond(status, &view.title, body);
     }
+    let consent = is_consent(view);
+    let action = if consent {
+        format!("/confirm/{code}")
+    } else {
+        format!("/pay/{code}")
+    };
     let _ = write!(
         body,
-        "<form method=\"post\" action=\"/pay/{}\" novalidate>",
-        esc(code)
+        "<form method=\"post\" action=\"{}\" novalidate>",
+        esc(&action)
     );
     if let Some(b) = buyer {
         let _ = write!(
@@ -252,15 +271,23 @@ async fn render_form(
         "</div></div><label class=\"check\"><input type=\"checkbox\" name=\"remember\" value=\"yes\"{}> Remember this card for next time</label></fieldset>",
         if typed.remember { " checked" } else { "" }
     );
-    let verb = if view.authorize_only {
-        "Authorize"
+    let (verb, pay_id, back_value, back_id, back_label) = if consent {
+        (
+            "Accept",
+            "accept",
+            "decline",
+            "decline",
+            "Decline this charge",
+        )
+    } else if view.authorize_only {
+        ("Authorize", "pay", "cancel", "cancel", "Cancel and go back")
     } else {
-        "Pay"
+        ("Pay", "pay", "cancel", "cancel", "Cancel and go back")
     };
     let _ = write!(
         body,
-        "<button type=\"submit\" name=\"action\" value=\"pay\" id=\"pay\">{verb} {}</button>\
-         <button type=\"submit\" name=\"action\" value=\"cancel\" class=\"secondary\" id=\"cancel\">Cancel and go back</button>\
+        "<button type=\"submit\" name=\"action\" value=\"pay\" id=\"{pay_id}\">{verb} {}</button>\
+         <button type=\"submit\" name=\"action\" value=\"{back_value}\" class=\"secondary\" id=\"{back_id}\">{back_label}</button>\
          </form><p class=\"secure\">Your card details go straight to the card acquirer; this shop never sees your card number.</p></div>",
         money(view, view.total)
     );
@@ -357,6 +384,89 @@ pub async fn submit(
         Ok(v) => v,
         Err(r) => return r,
     };
+    handle_post(gw, code, view, form).await
+}
+
+/// A charge the buyer must accept: is this view one?
+fn is_consent(view: &View) -> bool {
+    matches!(&view.target, checkout::Target::Payment(p) if p.require_confirmation)
+}
+
+async fn load_confirmation(gw: &Gateway, id: &str) -> Result<View, Response> {
+    match checkout::find_confirmation(gw, id).await {
+        Ok(Some(target)) => checkout::view(gw, target).await.map_err(internal),
+        Ok(None) => Err(message_page(
+            StatusCode::NOT_FOUND,
+            "Not found",
+            "There is no charge to confirm at this address.",
+        )),
+        Err(e) => Err(internal(e)),
+    }
+}
+
+/// `GET /confirm/{id}`: the buyer sees the charge and accepts or declines it.
+pub async fn confirm_show(State(gw): State<Gateway>, Path(id): Path<String>) -> Response {
+    let view = match load_confirmation(&gw, &id).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    if let Some(r) = gone(&view) {
+        return r;
+    }
+    let problems = Problems {
+        fields: vec![],
+        general: None,
+    };
+    render_form(
+        &gw,
+        &id,
+        &view,
+        None,
+        &Typed::default(),
+        &problems,
+        StatusCode::OK,
+    )
+    .await
+}
+
+pub async fn confirm_submit(
+    State(gw): State<Gateway>,
+    Path(id): Path<String>,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    let view = match load_confirmation(&gw, &id).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    if form.get("action").map(String::as_str) == Some("decline") {
+        return match checkout::decline(&gw, &view).await {
+            Ok(Some(p)) => match checkout::return_url(&p) {
+                Some(url) => see_other(&url),
+                None => message_page(
+                    StatusCode::OK,
+                    "Charge declined",
+                    "You declined the charge. Nothing was charged.",
+                ),
+            },
+            Ok(None) => gone(&view).unwrap_or_else(|| {
+                message_page(
+                    StatusCode::GONE,
+                    "This charge can no longer be changed",
+                    "It was already answered.",
+                )
+            }),
+            Err(e) => internal(e),
+        };
+    }
+    handle_post(gw, id, view, form).await
+}
+
+async fn handle_post(
+    gw: Gateway,
+    code: String,
+    view: View,
+    form: HashMap<String, String>,
+) -> Response {
     let buyer = form.get("buyer").map(String::as_str);
     match checkout::buyer_allowed(&gw, &view, buyer) {
         Ok(true) => {}
@@ -464,6 +574,14 @@ async fn respond_to(
         .await
     };
     match outcome {
+        Ok(PayOutcome::Succeeded(p)) if p.require_confirmation => match checkout::return_url(&p) {
+            Some(url) => see_other(&url),
+            None => message_page(
+                StatusCode::OK,
+                "Charge accepted",
+                "Thank you. The merchant will complete the charge.",
+            ),
+        },
         Ok(PayOutcome::Succeeded(p)) => {
             let id = p.id.to_string();
             match &view.redirect_uri {

@@ -48,6 +48,15 @@ pub struct CreatePaymentInput {
     pub client_reference: Option<String>,
     pub description: Option<String>,
     pub metadata: Option<Value>,
+    /// The buyer must accept the charge on its confirmation page first.
+    pub require_confirmation: bool,
+    /// LiveChat's single-line form: name, price and quantity instead of items.
+    pub name: Option<String>,
+    pub price: Option<i64>,
+    pub quantity: Option<i32>,
+    pub return_url: Option<String>,
+    /// Whole percent, 0–100.
+    pub commission_percent: Option<i32>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -154,6 +163,8 @@ struct NewPayment<'a> {
     /// The hosted page's code and how long it is valid.
     checkout: Option<(String, DateTime<Utc>)>,
     force_recurring: bool,
+    /// For a charge the buyer must accept: its return URL and commission.
+    confirmation: Option<(Option<String>, Option<i32>)>,
 }
 
 async fn insert_payment(
@@ -187,6 +198,10 @@ async fn insert_payment(
         checkout_code: Set(new.checkout.as_ref().map(|(code, _)| code.clone())),
         checkout_expires_at: Set(new.checkout.as_ref().map(|(_, at)| *at)),
         force_recurring: Set(new.force_recurring),
+        is_recurring_token: Set(false),
+        require_confirmation: Set(new.confirmation.is_some()),
+        return_url: Set(new.confirmation.as_ref().and_then(|(url, _)| url.clone())),
+        commission_percent: Set(new.confirmation.as_ref().and_then(|(_, c)| *c)),
         created_at: Set(now),
         updated_at: Set(now),
     }
@@ -221,10 +236,49 @@ pub async fn create_payment(
     input: CreatePaymentInput,
     claim: Option<Claim>,
 ) -> Result<Value> {
-    let priced = price(input.amount, &input.items, &input.currency)?;
+    let items = match (&input.name, input.price) {
+        (Some(name), Some(price)) if input.items.is_none() && input.amount.is_none() => {
+            Some(vec![ItemInput {
+                name: name.clone(),
+                description: None,
+                unit_price: price,
+                vat_rate: 0,
+                quantity: input.quantity,
+                client_item_reference: None,
+            }])
+        }
+        (None, Some(_)) => {
+            return Err(ServiceError::invalid(
+                "REQUIRED",
+                &["name"],
+                "a price needs a name",
+            ));
+        }
+        _ => input.items.clone(),
+    };
+    let priced = price(input.amount, &items, &input.currency)?;
     check_text(&input.client_reference, "clientReference", 200)?;
     check_text(&input.description, "description", 1000)?;
     check_metadata(&input.metadata)?;
+    if let Some(c) = input.commission_percent
+        && !(0..=100).contains(&c)
+    {
+        return Err(ServiceError::invalid(
+            "INVALID_COMMISSION",
+            &["commissionPercent"],
+            "commissionPercent is 0 to 100",
+        ));
+    }
+    if let Some(url) = &input.return_url {
+        crate::paylinks::check_uri(url, &["returnUrl".to_string()])?;
+    }
+    if input.require_confirmation && input.capture_method == CaptureMethod::Manual {
+        return Err(ServiceError::invalid(
+            "INVALID_CAPTURE_METHOD",
+            &["captureMethod"],
+            "a charge the buyer accepts is captured by activatePayment; leave captureMethod AUTOMATIC",
+        ));
+    }
     let checkout_expiry = match input.expires_at {
         Some(at) if at <= Utc::now() => {
             return Err(ServiceError::invalid(
@@ -256,10 +310,25 @@ pub async fn create_payment(
             paylink_id: None,
             checkout: Some((crate::codes::new_code(), checkout_expiry)),
             force_recurring: input.force_recurring,
+            confirmation: input
+                .require_confirmation
+                .then(|| (input.return_url.clone(), input.commission_percent)),
         },
         PaymentStatus::Created,
     )
     .await?;
+    if input.require_confirmation {
+        super::transition(
+            &txn,
+            &p,
+            p.clone().into(),
+            PaymentStatus::PendingConfirmation,
+            "waiting for the buyer to accept",
+            None,
+            "payment.pending_confirmation",
+        )
+        .await?;
+    }
     let value = answer(p.id);
     if let Some(claim) = claim {
         claim.complete(&txn, &value).await?;
@@ -303,6 +372,7 @@ pub async fn charge_customer(
             paylink_id: None,
             checkout: None,
             force_recurring: false,
+            confirmation: None,
         },
         PaymentStatus::Created,
     )
@@ -400,6 +470,7 @@ pub async fn create_for_paylink(
             paylink_id: Some(link.id),
             checkout: None,
             force_recurring: false,
+            confirmation: None,
         },
         PaymentStatus::Created,
     )

@@ -2,7 +2,7 @@
 //! payment's row lock, records a PENDING operation and its job, and waits for the worker.
 use chrono::Utc;
 use entity::payment;
-use sea_orm::TransactionTrait;
+use sea_orm::{Set, TransactionTrait};
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -22,6 +22,8 @@ struct Plan {
     pending: PaymentStatus,
     event: &'static str,
     reason: Option<String>,
+    /// The card to charge, when the operation brings one (chargePayment).
+    payment_method_id: Option<Uuid>,
 }
 
 /// The part of the authorization neither captured nor released.
@@ -70,10 +72,14 @@ async fn start(
     let plan = plan(&p, status_of(&p)?)?;
     let op = insert_operation(&txn, &p, plan.kind, plan.amount, plan.reason.clone()).await?;
     let reason = format!("{} of {} requested", plan.kind.to_lowercase(), plan.amount);
+    let mut row: payment::ActiveModel = p.clone().into();
+    if let Some(method) = plan.payment_method_id {
+        row.payment_method_id = Set(Some(method));
+    }
     transition(
         &txn,
         &p,
-        p.clone().into(),
+        row,
         plan.pending,
         &reason,
         Some(op.id),
@@ -121,6 +127,7 @@ pub async fn capture(
             pending: PendingCapture,
             event: "payment.pending_capture",
             reason: None,
+            payment_method_id: None,
         })
     })
     .await
@@ -148,6 +155,7 @@ pub async fn release(
             pending: PendingRelease,
             event: "payment.pending_release",
             reason: None,
+            payment_method_id: None,
         })
     })
     .await
@@ -184,6 +192,7 @@ pub async fn refund(
             pending: PendingRefund,
             event: "payment.pending_refund",
             reason,
+            payment_method_id: None,
         })
     })
     .await
@@ -220,4 +229,82 @@ pub async fn cancel(
     }
     txn.commit().await?;
     Ok(value)
+}
+
+/// LiveChat's activate: captures an ACCEPTED charge (PENDING_EXECUTE, then PAID or ERROR).
+pub async fn activate(
+    gw: &Gateway,
+    caller: &Caller,
+    id: Uuid,
+    claim: Option<Claim>,
+) -> Result<Value> {
+    start(gw, caller, id, claim, |p, status| {
+        if status != Accepted {
+            return Err(ServiceError::InvalidState(format!(
+                "the payment is {status}; only an ACCEPTED charge can be activated"
+            )));
+        }
+        Ok(Plan {
+            kind: kind::CAPTURE,
+            amount: capturable(p),
+            pending: PendingExecute,
+            event: "payment.pending_execute",
+            reason: Some("activated by the merchant".into()),
+            payment_method_id: None,
+        })
+    })
+    .await
+}
+
+/// Chip's `POST /purchases/{id}/charge`: charges a CREATED payment with the card of a
+/// recurring token (a payment paid with a remembered card).
+pub async fn charge_with_token(
+    gw: &Gateway,
+    caller: &Caller,
+    id: Uuid,
+    recurring_token: Uuid,
+    claim: Option<Claim>,
+) -> Result<Value> {
+    let invalid = |code: &'static str, message: &str| {
+        ServiceError::invalid(code, &["recurringToken"], message)
+    };
+    let token = super::get(gw, caller, recurring_token).await.map_err(|_| {
+        invalid(
+            "INVALID_RECURRING_TOKEN",
+            "no payment of this merchant and mode has this id",
+        )
+    })?;
+    if !token.is_recurring_token {
+        return Err(invalid(
+            "NOT_A_RECURRING_TOKEN",
+            "this payment did not save its card as a recurring token",
+        ));
+    }
+    let method = match token.payment_method_id {
+        Some(m) => crate::customers::payment_method_any(&gw.db, caller, m)
+            .await
+            .map_err(|_| invalid("NOT_A_RECURRING_TOKEN", "the token's card was removed"))?,
+        None => return Err(invalid("NOT_A_RECURRING_TOKEN", "the token has no card")),
+    };
+    if crate::customers::is_expired(&method) {
+        return Err(invalid("CARD_EXPIRED", "the token's card has expired"));
+    }
+    start(gw, caller, id, claim, |p, status| {
+        if status != Created {
+            return Err(busy_or_invalid(
+                status,
+                "CREATED",
+                "charged with a recurring token",
+            ));
+        }
+        Ok(Plan {
+            kind: kind::CHARGE,
+            amount: p.amount,
+            pending: PendingCharge,
+            event: "payment.pending_charge",
+            reason: Some("charged with a recurring token".into()),
+            payment_method_id: Some(method.id),
+        })
+    })
+    .await
 }

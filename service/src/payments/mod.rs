@@ -11,7 +11,9 @@ pub use create::{
     create_payment,
 };
 pub use fallback::charge_with_fallback;
-pub use lifecycle::{cancel, capturable, capture, refund, refundable, release};
+pub use lifecycle::{
+    activate, cancel, capturable, capture, charge_with_token, refund, refundable, release,
+};
 pub use outcome::{apply_answer, mark_inconclusive, operation_request};
 pub use query::{PaymentFilter, get, items, list, operations, status_history};
 
@@ -60,6 +62,12 @@ pub(crate) async fn lock(
         .one(conn)
         .await?
         .ok_or(ServiceError::NotFound)
+}
+
+/// The merchant's commission: amount × percent / 100, rounded half up (whole minor units).
+pub fn commission(p: &payment::Model) -> i64 {
+    let pct = i64::from(p.commission_percent.unwrap_or(0));
+    (p.amount * pct + 50) / 100
 }
 
 /// Loads any payment with its row locked (for the hosted page, which has no API key).

@@ -107,6 +107,11 @@ pub async fn apply_answer(
     let (to, event, reason) = match answer {
         AcquirerAnswer::Approved(ap) => {
             op_row.status = Set(op_status::SUCCEEDED.into());
+            if matches!(op.kind.as_str(), kind::CHARGE | kind::AUTHORIZE) {
+                // An earlier declined attempt's error no longer describes the payment.
+                pay.error_code = Set(None);
+                pay.error_message = Set(None);
+            }
             op_row.acquirer_reference = Set(Some(ap.id.clone()));
             let amount = op.amount;
             match op.kind.as_str() {
@@ -114,12 +119,28 @@ pub async fn apply_answer(
                     pay.acquirer_reference = Set(Some(ap.id.clone()));
                     pay.authorized_amount = Set(amount);
                     pay.captured_amount = Set(amount);
+                    pay.is_recurring_token = Set(p.force_recurring);
                     (Paid, "payment.paid", "charged")
+                }
+                kind::AUTHORIZE if p.require_confirmation => {
+                    pay.acquirer_reference = Set(Some(ap.id.clone()));
+                    pay.authorized_amount = Set(amount);
+                    pay.is_recurring_token = Set(p.force_recurring);
+                    (
+                        Accepted,
+                        "payment.accepted",
+                        "accepted by the buyer; authorized",
+                    )
                 }
                 kind::AUTHORIZE => {
                     pay.acquirer_reference = Set(Some(ap.id.clone()));
                     pay.authorized_amount = Set(amount);
+                    pay.is_recurring_token = Set(p.force_recurring);
                     (Hold, "payment.hold", "authorized")
+                }
+                kind::CAPTURE if status == PendingExecute => {
+                    pay.captured_amount = Set(p.captured_amount + amount);
+                    (Paid, "payment.paid", "activated: captured")
                 }
                 kind::CAPTURE => {
                     pay.captured_amount = Set(p.captured_amount + amount);
@@ -168,6 +189,13 @@ pub async fn apply_answer(
                     pay.error_message = Set(Some(message.clone()));
                     if code == "FRAUDULENT" {
                         (Blocked, "payment.blocked", "blocked as fraud")
+                    } else if p.require_confirmation {
+                        // The buyer may accept again with another card.
+                        (
+                            PendingConfirmation,
+                            "payment.payment_failure",
+                            "declined; the buyer may try again",
+                        )
                     } else if p.checkout_code.is_some() || p.paylink_id.is_some() {
                         // The buyer on the hosted page may try another card.
                         (
@@ -178,6 +206,11 @@ pub async fn apply_answer(
                     } else {
                         (Error, "payment.payment_failure", "declined")
                     }
+                }
+                kind::CAPTURE if status == PendingExecute => {
+                    pay.error_code = Set(Some(code.clone()));
+                    pay.error_message = Set(Some(message.clone()));
+                    (Error, "payment.payment_failure", "activation failed")
                 }
                 _ => (
                     settled_status(&p),
