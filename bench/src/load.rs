@@ -72,6 +72,8 @@ pub struct LoadResult {
     pub p99_ms: f64,
     pub max_ms: f64,
     pub mean_ms: f64,
+    /// CPU seconds the load generator itself used (it shares the machine).
+    pub client_cpu_s: f64,
     /// Up to 5 distinct error messages.
     pub error_samples: Vec<String>,
 }
@@ -269,6 +271,7 @@ pub async fn run(args: LoadArgs) -> Result<LoadResult> {
         p99_ms: round(pct(99.0), 2),
         max_ms: round(pct(100.0), 2),
         mean_ms: round(mean, 2),
+        client_cpu_s: round(own_cpu_seconds(), 2),
         error_samples: all.samples,
     })
 }
@@ -276,4 +279,25 @@ pub async fn run(args: LoadArgs) -> Result<LoadResult> {
 pub fn round(x: f64, digits: i32) -> f64 {
     let f = 10f64.powi(digits);
     (x * f).round() / f
+}
+
+/// User + system CPU seconds of this process (Linux; 0 elsewhere). Assumes 100 clock ticks
+/// a second, the Linux default.
+fn own_cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    // The fields after the command name, which is in parentheses and may hold spaces.
+    let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
+        return 0.0;
+    };
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the line: indexes 11 and 12 after the name.
+    let tick = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (tick(11) + tick(12)) / 100.0
 }

@@ -230,12 +230,13 @@ fn markdown(out: &Value, targets: &[Target]) -> String {
     let _ = writeln!(md, "# Paygate benchmark — {}\n", s(meta, "started_at"));
     let _ = writeln!(
         md,
-        "Commit `{}`{}, {} s per run, concurrencies {}; {} CPU cores, {}; PostgreSQL {}, paygate defaults \
+        "`paygate` release binary built {} from commit `{}`{}, {} s per run, concurrencies {}; {} CPU cores, {}; PostgreSQL {}, paygate defaults \
          (`PAYGATE_DATABASE_POOL`={}, `PAYGATE_WORKER_CONCURRENCY`={}). Everything on one box, \
          so ratios in one run are what to compare, not absolute figures.\n",
+        s(meta, "binary_built"),
         s(meta, "commit"),
         if meta["dirty"].as_bool() == Some(true) {
-            " (with uncommitted changes)"
+            " (the working tree had uncommitted changes)"
         } else {
             ""
         },
@@ -403,16 +404,20 @@ fn markdown(out: &Value, targets: &[Target]) -> String {
 
     let _ = writeln!(
         md,
-        "## Peak RSS (VmHWM)\n\n| after | serve MB | worker MB | simulator MB |\n| --- | ---: | ---: | ---: |"
+        "## Peak RSS (VmHWM) and CPU\n\nCPU is the seconds (user + system) each process had used by then; `postgres CPU s` is that of the server processes then connected to the benchmark's database (Paygate's pools); `DB commits` counts the database's committed transactions so far (each statement outside a transaction is one).\n\n| after | serve MB | worker MB | simulator MB | serve CPU s | worker CPU s | postgres CPU s | DB commits |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
     );
     for r in out["rss"].as_array().into_iter().flatten() {
         let _ = writeln!(
             md,
-            "| {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {:.1} | {:.1} | {:.1} | {} |",
             s(r, "phase"),
             mb(f(r, "serve_kb")),
             mb(f(r, "worker_kb")),
             mb(f(r, "simulator_kb")),
+            f(r, "serve_cpu_s"),
+            f(r, "worker_cpu_s"),
+            f(r, "postgres_cpu_s"),
+            r["db_commits"],
         );
     }
 

@@ -1,6 +1,6 @@
+use crate::util::{create_indexes, create_table, drop_tables};
 use entity::*;
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::sea_orm::{ConnectionTrait, EntityTrait, Schema};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -95,66 +95,41 @@ const INDEXES: &[(&str, &str, &str, bool)] = &[
     ),
 ];
 
-async fn create<E: EntityTrait>(manager: &SchemaManager<'_>, entity: E) -> Result<(), DbErr> {
-    let schema = Schema::new(manager.get_database_backend());
-    manager
-        .create_table(
-            schema
-                .create_table_with_index_from_entity(entity)
-                .if_not_exists()
-                .to_owned(),
-        )
-        .await
-}
-
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        create(manager, merchant::Entity).await?;
-        create(manager, api_key::Entity).await?;
-        create(manager, customer::Entity).await?;
-        create(manager, payment_method::Entity).await?;
-        create(manager, payment::Entity).await?;
-        create(manager, payment_item::Entity).await?;
-        create(manager, operation::Entity).await?;
-        create(manager, status_history::Entity).await?;
-        create(manager, job::Entity).await?;
-        create(manager, idempotency_key::Entity).await?;
-        create(manager, event::Entity).await?;
-        let db = manager.get_connection();
-        for (name, table, columns, unique) in INDEXES {
-            let unique = if *unique { "UNIQUE " } else { "" };
-            db.execute_unprepared(&format!(
-                "CREATE {unique}INDEX IF NOT EXISTS {name} ON {table} ({columns})"
-            ))
-            .await?;
-        }
+        create_table(manager, merchant::Entity).await?;
+        create_table(manager, api_key::Entity).await?;
+        create_table(manager, customer::Entity).await?;
+        create_table(manager, payment_method::Entity).await?;
+        create_table(manager, payment::Entity).await?;
+        create_table(manager, payment_item::Entity).await?;
+        create_table(manager, operation::Entity).await?;
+        create_table(manager, status_history::Entity).await?;
+        create_table(manager, job::Entity).await?;
+        create_table(manager, idempotency_key::Entity).await?;
+        create_table(manager, event::Entity).await?;
+        create_indexes(manager, INDEXES).await?;
         Ok(())
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        for table in [
-            "events",
-            "idempotency_keys",
-            "jobs",
-            "status_history",
-            "operations",
-            "payment_items",
-            "payments",
-            "payment_methods",
-            "customers",
-            "api_keys",
-            "merchants",
-        ] {
-            manager
-                .drop_table(
-                    Table::drop()
-                        .table(Alias::new(table))
-                        .if_exists()
-                        .to_owned(),
-                )
-                .await?;
-        }
-        Ok(())
+        drop_tables(
+            manager,
+            &[
+                "events",
+                "idempotency_keys",
+                "jobs",
+                "status_history",
+                "operations",
+                "payment_items",
+                "payments",
+                "payment_methods",
+                "customers",
+                "api_keys",
+                "merchants",
+            ],
+        )
+        .await
     }
 }

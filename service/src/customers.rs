@@ -85,32 +85,21 @@ pub async fn list(
     caller: &Caller,
     page: PageRequest,
 ) -> Result<Page<customer::Model>> {
-    let base = customer::Entity::find()
-        .filter(customer::Column::MerchantId.eq(caller.merchant_id))
-        .filter(customer::Column::Mode.eq(caller.mode.as_str()));
-    let total = base.clone().count(&gw.db).await?;
-    let mut q = base;
-    if let Some(Cursor { created_at, id }) = page.after {
-        q = q.filter(
-            Condition::any()
-                .add(customer::Column::CreatedAt.lt(created_at))
-                .add(
-                    Condition::all()
-                        .add(customer::Column::CreatedAt.eq(created_at))
-                        .add(customer::Column::Id.lt(id)),
-                ),
-        );
-    }
-    let rows = q
-        .order_by_desc(customer::Column::CreatedAt)
-        .order_by_desc(customer::Column::Id)
-        .paginate(&gw.db, page.first + 1)
-        .fetch_page(0)
-        .await?;
-    Ok(Page::from_rows(rows, page.first, total, |c| Cursor {
-        created_at: c.created_at,
-        id: c.id,
-    }))
+    let cond = Condition::all()
+        .add(customer::Column::MerchantId.eq(caller.merchant_id))
+        .add(customer::Column::Mode.eq(caller.mode.as_str()));
+    crate::page::keyset::<customer::Entity>(
+        &gw.db,
+        cond,
+        customer::Column::CreatedAt,
+        customer::Column::Id,
+        page,
+        |c| Cursor {
+            created_at: c.created_at,
+            id: c.id,
+        },
+    )
+    .await
 }
 
 /// The customer's stored methods, default first.

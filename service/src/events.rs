@@ -4,8 +4,8 @@
 use chrono::{DateTime, Utc};
 use entity::{event, payment};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set,
 };
 use serde_json::Value;
 use uuid::Uuid;
@@ -129,32 +129,18 @@ pub async fn list(
     if let Some(p) = filter.payment_id {
         cond = cond.add(event::Column::PaymentId.eq(p));
     }
-    let total = event::Entity::find()
-        .filter(cond.clone())
-        .count(&gw.db)
-        .await?;
-    if let Some(Cursor { created_at, id }) = page.after {
-        cond = cond.add(
-            Condition::any()
-                .add(event::Column::CreatedAt.lt(created_at))
-                .add(
-                    Condition::all()
-                        .add(event::Column::CreatedAt.eq(created_at))
-                        .add(event::Column::Id.lt(id)),
-                ),
-        );
-    }
-    let rows = event::Entity::find()
-        .filter(cond)
-        .order_by_desc(event::Column::CreatedAt)
-        .order_by_desc(event::Column::Id)
-        .limit(page.first + 1)
-        .all(&gw.db)
-        .await?;
-    Ok(Page::from_rows(rows, page.first, total, |e| Cursor {
-        created_at: e.created_at,
-        id: e.id,
-    }))
+    crate::page::keyset::<event::Entity>(
+        &gw.db,
+        cond,
+        event::Column::CreatedAt,
+        event::Column::Id,
+        page,
+        |r| Cursor {
+            created_at: r.created_at,
+            id: r.id,
+        },
+    )
+    .await
 }
 
 /// A payment's events after `sequence`, in order (for subscriptions catching up).

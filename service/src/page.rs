@@ -91,6 +91,42 @@ impl<T> Page<T> {
     }
 }
 
+/// One page of `E` rows matching `cond`, newest first, by keyset on (created, id), with the
+/// total count. Every list of the API goes through here.
+pub async fn keyset<E>(
+    conn: &impl sea_orm::ConnectionTrait,
+    cond: sea_orm::Condition,
+    created: E::Column,
+    id: E::Column,
+    page: PageRequest,
+    cursor: impl Fn(&E::Model) -> Cursor,
+) -> Result<Page<E::Model>>
+where
+    E: sea_orm::EntityTrait,
+    E::Model: Send + Sync,
+{
+    use sea_orm::{ColumnTrait, Condition, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
+    let total = E::find().filter(cond.clone()).count(conn).await?;
+    let mut cond = cond;
+    if let Some(after) = page.after {
+        cond = cond.add(
+            Condition::any().add(created.lt(after.created_at)).add(
+                Condition::all()
+                    .add(created.eq(after.created_at))
+                    .add(id.lt(after.id)),
+            ),
+        );
+    }
+    let rows = E::find()
+        .filter(cond)
+        .order_by_desc(created)
+        .order_by_desc(id)
+        .limit(page.first + 1)
+        .all(conn)
+        .await?;
+    Ok(Page::from_rows(rows, page.first, total, cursor))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

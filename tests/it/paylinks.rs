@@ -284,6 +284,9 @@ async fn an_authorize_paylink_holds_and_is_captured_over_graphql(app: TestApp) {
         location.contains("/receipt?payment="),
         "no redirectUri: a receipt page, got {location}"
     );
+    let id = location.rsplit('=').next().unwrap();
+    app.wait_for_status(id, "HOLD", Duration::from_secs(30))
+        .await;
     let receipt = browser()
         .get(format!("{}{location}", app.url))
         .send()
@@ -293,8 +296,6 @@ async fn an_authorize_paylink_holds_and_is_captured_over_graphql(app: TestApp) {
         .await
         .unwrap();
     assert!(receipt.contains("Payment authorized"));
-    let id = location.rsplit('=').next().unwrap();
-    assert_eq!(app.payment(id).await["status"], "HOLD");
     let c = app
         .payment_mutation("capturePayment", json!({"id": id}))
         .await;

@@ -182,7 +182,7 @@ impl TestApp {
         settings.public_url = format!("http://{addr}");
         let gw = Gateway::connect(settings.clone(), true)
             .await
-            .expect("gateway connects");
+            .unwrap_or_else(|e| panic!("gateway connects: {e}"));
         if opts.worker {
             tokio::spawn(worker::run(gw.clone(), shutdown.clone()));
         }

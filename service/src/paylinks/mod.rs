@@ -7,8 +7,8 @@ use chrono::{DateTime, Utc};
 use entity::{paylink, paylink_item, payment};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 use serde::Serialize;
 use serde_json::Value;
@@ -431,32 +431,18 @@ pub async fn list(
     if let Some(r) = &filter.client_reference {
         cond = cond.add(paylink::Column::ClientReference.eq(r.clone()));
     }
-    let total = paylink::Entity::find()
-        .filter(cond.clone())
-        .count(&gw.db)
-        .await?;
-    if let Some(Cursor { created_at, id }) = page.after {
-        cond = cond.add(
-            Condition::any()
-                .add(paylink::Column::CreatedAt.lt(created_at))
-                .add(
-                    Condition::all()
-                        .add(paylink::Column::CreatedAt.eq(created_at))
-                        .add(paylink::Column::Id.lt(id)),
-                ),
-        );
-    }
-    let rows = paylink::Entity::find()
-        .filter(cond)
-        .order_by_desc(paylink::Column::CreatedAt)
-        .order_by_desc(paylink::Column::Id)
-        .limit(page.first + 1)
-        .all(&gw.db)
-        .await?;
-    Ok(Page::from_rows(rows, page.first, total, |p| Cursor {
-        created_at: p.created_at,
-        id: p.id,
-    }))
+    crate::page::keyset::<paylink::Entity>(
+        &gw.db,
+        cond,
+        paylink::Column::CreatedAt,
+        paylink::Column::Id,
+        page,
+        |r| Cursor {
+            created_at: r.created_at,
+            id: r.id,
+        },
+    )
+    .await
 }
 
 /// Moves a paylink from AVAILABLE to `to`, with its event, inside `conn`'s transaction.

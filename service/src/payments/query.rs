@@ -1,9 +1,7 @@
 //! Reading payments: one, a filtered page, and their items, operations and history.
 use chrono::{DateTime, Utc};
 use entity::{operation, payment, payment_item, status_history};
-use sea_orm::{
-    ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
-};
+use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder};
 use uuid::Uuid;
 
 use crate::error::{Result, ServiceError};
@@ -58,32 +56,18 @@ pub async fn list(
     if let Some(t) = filter.created_before {
         cond = cond.add(payment::Column::CreatedAt.lt(t));
     }
-    let total = payment::Entity::find()
-        .filter(cond.clone())
-        .count(&gw.db)
-        .await?;
-    if let Some(Cursor { created_at, id }) = page.after {
-        cond = cond.add(
-            Condition::any()
-                .add(payment::Column::CreatedAt.lt(created_at))
-                .add(
-                    Condition::all()
-                        .add(payment::Column::CreatedAt.eq(created_at))
-                        .add(payment::Column::Id.lt(id)),
-                ),
-        );
-    }
-    let rows = payment::Entity::find()
-        .filter(cond)
-        .order_by_desc(payment::Column::CreatedAt)
-        .order_by_desc(payment::Column::Id)
-        .limit(page.first + 1)
-        .all(&gw.db)
-        .await?;
-    Ok(Page::from_rows(rows, page.first, total, |p| Cursor {
-        created_at: p.created_at,
-        id: p.id,
-    }))
+    crate::page::keyset::<payment::Entity>(
+        &gw.db,
+        cond,
+        payment::Column::CreatedAt,
+        payment::Column::Id,
+        page,
+        |r| Cursor {
+            created_at: r.created_at,
+            id: r.id,
+        },
+    )
+    .await
 }
 
 pub async fn items(gw: &Gateway, payment_id: Uuid) -> Result<Vec<payment_item::Model>> {
