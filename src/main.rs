@@ -46,6 +46,15 @@ enum MerchantCommand {
     },
 }
 
+/// Prints a line for the operator; a closed stdout (a pipe whose reader went away) must not
+/// bring the server down, so write errors are ignored.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,sea_orm=warn"));
@@ -205,15 +214,15 @@ async fn run_all(mut settings: Settings) -> Result<(), String> {
         let made = merchants::create_merchant(&gw.db, "Demo merchant")
             .await
             .map_err(|e| e.to_string())?;
-        println!("Created a demo merchant ({}).", made.merchant.id);
-        println!("  demo test key: {}", made.test_key.expose());
-        println!("  (shown this once; `paygate merchant create --name NAME` makes more)");
+        say!("Created a demo merchant ({}).", made.merchant.id);
+        say!("  demo test key: {}", made.test_key.expose());
+        say!("  (shown this once; `paygate merchant create --name NAME` makes more)");
     }
     let app = api::Application::from_listener(gw.clone(), api_listener);
     let addr = app.local_addr().map_err(|e| e.to_string())?;
-    println!("Paygate is running (embedded: SQLite, in-process queue and acquirer simulator).");
-    println!("  GraphQL:  POST http://{addr}/graphql");
-    println!("  GraphiQL: http://{addr}/graphql (in a browser)");
+    say!("Paygate is running (embedded: SQLite, in-process queue and acquirer simulator).");
+    say!("  GraphQL:  POST http://{addr}/graphql");
+    say!("  GraphiQL: http://{addr}/graphql (in a browser)");
     let worker = tokio::spawn(worker::run(gw, shutdown.clone()));
     let served = app.run(shutdown.clone()).await.map_err(|e| e.to_string());
     shutdown.cancel();

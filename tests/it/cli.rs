@@ -74,7 +74,8 @@ fn all_serves_and_exits_cleanly_on_sigterm() {
     let stdout = child.stdout.take().unwrap();
     let mut key = None;
     let mut url = None;
-    for line in BufReader::new(stdout).lines() {
+    let mut lines = BufReader::new(stdout).lines();
+    for line in lines.by_ref() {
         let line = line.unwrap();
         if let Some(k) = line.trim().strip_prefix("demo test key: ") {
             key = Some(k.to_string());
@@ -84,6 +85,8 @@ fn all_serves_and_exits_cleanly_on_sigterm() {
             break;
         }
     }
+    // Keep reading what it prints, as a terminal would.
+    std::thread::spawn(move || lines.for_each(drop));
     let (key, url) = (
         key.expect("demo key printed"),
         url.expect("GraphQL URL printed"),
