@@ -43,6 +43,8 @@ pub struct Model {
     pub return_url: Option<String>,
     /// The merchant's commission, whole percent 0–100.
     pub commission_percent: Option<i32>,
+    /// Which refunds are allowed: ALL, FULL_ONLY, PARTIAL_ONLY or NONE.
+    pub refund_availability: String,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

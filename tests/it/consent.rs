@@ -305,3 +305,48 @@ async fn a_slow_token_charge_answers_pending_then_pays_on_postgres_and_redis() {
         a_slow_token_charge_answers_pending_then_pays(Backend::PostgresRedis).await;
     }
 }
+
+async fn refund_availability_is_enforced(app: TestApp) {
+    let mut paid = std::collections::HashMap::new();
+    for availability in ["FULL_ONLY", "PARTIAL_ONLY", "NONE"] {
+        let p = app
+            .gql(CREATE, json!({"i": {"amount": 1000, "currency": "EUR", "refundAvailability": availability}}))
+            .await["createPayment"]["payment"]
+            .clone();
+        let (status, _, _) = post_form(
+            p["checkoutUrl"].as_str().unwrap(),
+            &fields(&card("4242424242424242")),
+        )
+        .await;
+        assert_eq!(status, 303);
+        let id = p["id"].as_str().unwrap().to_string();
+        app.wait_for_status(&id, "PAID", Duration::from_secs(20))
+            .await;
+        paid.insert(availability, id);
+    }
+    let refund = |id: &str, amount: Option<i64>| {
+        app.payment_mutation("refundPayment", json!({"id": id, "amount": amount}))
+    };
+    let r = refund(&paid["FULL_ONLY"], Some(400)).await;
+    assert_eq!(r["errors"][0]["code"], "REFUND_NOT_AVAILABLE");
+    assert_eq!(
+        refund(&paid["FULL_ONLY"], None).await["payment"]["status"],
+        "REFUNDED"
+    );
+    let r = refund(&paid["PARTIAL_ONLY"], None).await;
+    assert_eq!(r["errors"][0]["code"], "REFUND_NOT_AVAILABLE");
+    assert_eq!(
+        refund(&paid["PARTIAL_ONLY"], Some(300)).await["payment"]["refundedAmount"],
+        300
+    );
+    let r = refund(&paid["NONE"], Some(1)).await;
+    assert_eq!(r["errors"][0]["code"], "REFUND_NOT_AVAILABLE");
+    let shown = app
+        .gql(
+            "query($id: ID!) { payment(id: $id) { refundAvailability } }",
+            json!({"id": paid["NONE"]}),
+        )
+        .await;
+    assert_eq!(shown["payment"]["refundAvailability"], "NONE");
+}
+on_both_backends!(refund_availability_is_enforced);

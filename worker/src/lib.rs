@@ -47,8 +47,10 @@ async fn consume(gw: &Gateway, shutdown: CancellationToken) -> Result<(), String
     };
     let result = match gw.queue.clone() {
         JobQueue::Redis { storage, .. } => {
+            // Polled often: a job handed out again (a retry, a lease that ran out) must not
+            // wait for the backend's next heartbeat to be fetched.
             WorkerBuilder::new(name)
-                .backend(storage)
+                .backend(storage.poll_with_interval(Duration::from_millis(50)))
                 .data(gw.clone())
                 .concurrency(concurrency)
                 .build(handlers::handle)

@@ -36,6 +36,26 @@ pub enum PaymentStatus {
     Declined,
 }
 
+/// Chip's refund availability.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum RefundAvailability {
+    All,
+    FullOnly,
+    PartialOnly,
+    None,
+}
+
+impl RefundAvailability {
+    fn as_str(&self) -> &'static str {
+        match self {
+            RefundAvailability::All => "ALL",
+            RefundAvailability::FullOnly => "FULL_ONLY",
+            RefundAvailability::PartialOnly => "PARTIAL_ONLY",
+            RefundAvailability::None => "NONE",
+        }
+    }
+}
+
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
 #[graphql(remote = "service::payments::CaptureMethod")]
 pub enum CaptureMethod {
@@ -141,6 +161,15 @@ impl Payment {
     }
     async fn return_url(&self) -> Option<&str> {
         self.0.return_url.as_deref()
+    }
+    /// Which refunds refundPayment allows.
+    async fn refund_availability(&self) -> RefundAvailability {
+        match self.0.refund_availability.as_str() {
+            "FULL_ONLY" => RefundAvailability::FullOnly,
+            "PARTIAL_ONLY" => RefundAvailability::PartialOnly,
+            "NONE" => RefundAvailability::None,
+            _ => RefundAvailability::All,
+        }
     }
     async fn commission_percent(&self) -> Option<i32> {
         self.0.commission_percent
@@ -409,6 +438,8 @@ pub struct CreatePaymentInput {
     pub return_url: Option<String>,
     /// The merchant's commission, whole percent 0–100.
     pub commission_percent: Option<i32>,
+    /// Which refunds refundPayment allows; default ALL.
+    pub refund_availability: Option<RefundAvailability>,
     pub idempotency_key: Option<String>,
 }
 
@@ -677,6 +708,7 @@ impl PaymentMutation {
                 quantity: input.quantity,
                 return_url: input.return_url,
                 commission_percent: input.commission_percent,
+                refund_availability: input.refund_availability.map(|r| r.as_str().to_string()),
             },
             Err(e) => return payload(ctx, Err(e)).await,
         };

@@ -57,6 +57,8 @@ pub struct CreatePaymentInput {
     pub return_url: Option<String>,
     /// Whole percent, 0–100.
     pub commission_percent: Option<i32>,
+    /// ALL (default), FULL_ONLY, PARTIAL_ONLY or NONE.
+    pub refund_availability: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -73,6 +75,21 @@ pub struct ChargeCustomerInput {
     /// SPiD's fallback: when no stored card works, answer with a paylink for the same
     /// items and customer as well.
     pub fallback_to_paylink: bool,
+}
+
+/// Checks a refundAvailability value; none means ALL.
+fn refund_availability(value: &Option<String>) -> Result<&'static str> {
+    match value.as_deref() {
+        None | Some("ALL") => Ok("ALL"),
+        Some("FULL_ONLY") => Ok("FULL_ONLY"),
+        Some("PARTIAL_ONLY") => Ok("PARTIAL_ONLY"),
+        Some("NONE") => Ok("NONE"),
+        Some(other) => Err(ServiceError::invalid(
+            "INVALID_REFUND_AVAILABILITY",
+            &["refundAvailability"],
+            format!("{other:?} is not ALL, FULL_ONLY, PARTIAL_ONLY or NONE"),
+        )),
+    }
 }
 
 /// How long a payment's hosted page takes payment by default (Payer's card-payment link).
@@ -165,6 +182,7 @@ struct NewPayment<'a> {
     force_recurring: bool,
     /// For a charge the buyer must accept: its return URL and commission.
     confirmation: Option<(Option<String>, Option<i32>)>,
+    refund_availability: &'static str,
 }
 
 async fn insert_payment(
@@ -202,6 +220,7 @@ async fn insert_payment(
         require_confirmation: Set(new.confirmation.is_some()),
         return_url: Set(new.confirmation.as_ref().and_then(|(url, _)| url.clone())),
         commission_percent: Set(new.confirmation.as_ref().and_then(|(_, c)| *c)),
+        refund_availability: Set(new.refund_availability.into()),
         created_at: Set(now),
         updated_at: Set(now),
     }
@@ -313,6 +332,7 @@ pub async fn create_payment(
             confirmation: input
                 .require_confirmation
                 .then(|| (input.return_url.clone(), input.commission_percent)),
+            refund_availability: refund_availability(&input.refund_availability)?,
         },
         PaymentStatus::Created,
     )
@@ -373,6 +393,7 @@ pub async fn charge_customer(
             checkout: None,
             force_recurring: false,
             confirmation: None,
+            refund_availability: "ALL",
         },
         PaymentStatus::Created,
     )
@@ -471,6 +492,7 @@ pub async fn create_for_paylink(
             checkout: None,
             force_recurring: false,
             confirmation: None,
+            refund_availability: "ALL",
         },
         PaymentStatus::Created,
     )

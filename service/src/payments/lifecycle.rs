@@ -186,9 +186,25 @@ pub async fn refund(
                 "nothing remains to refund".into(),
             ));
         }
+        let amount = requested(amount, refundable(p), "refundable")?;
+        let refused = |m: &str| ServiceError::invalid("REFUND_NOT_AVAILABLE", &["amount"], m);
+        match p.refund_availability.as_str() {
+            "NONE" => return Err(refused("refunds are not available for this payment")),
+            "FULL_ONLY" if p.refunded_amount > 0 || amount != p.captured_amount => {
+                return Err(refused(
+                    "only a full refund of the captured amount is available",
+                ));
+            }
+            "PARTIAL_ONLY" if amount >= refundable(p) => {
+                return Err(refused(
+                    "only partial refunds are available: refund less than what remains",
+                ));
+            }
+            _ => {}
+        }
         Ok(Plan {
             kind: kind::REFUND,
-            amount: requested(amount, refundable(p), "refundable")?,
+            amount,
             pending: PendingRefund,
             event: "payment.pending_refund",
             reason,
