@@ -45,6 +45,9 @@ impl Cursor {
 pub struct PageRequest {
     pub first: u64,
     pub after: Option<Cursor>,
+    /// Whether to count every matching row: a full scan on a big table, so only when the
+    /// client asked for `totalCount`.
+    pub with_total: bool,
 }
 
 impl PageRequest {
@@ -63,6 +66,7 @@ impl PageRequest {
         Ok(PageRequest {
             first,
             after: after.map(Cursor::decode).transpose()?,
+            with_total: true,
         })
     }
 }
@@ -106,7 +110,11 @@ where
     E::Model: Send + Sync,
 {
     use sea_orm::{ColumnTrait, Condition, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
-    let total = E::find().filter(cond.clone()).count(conn).await?;
+    let total = if page.with_total {
+        E::find().filter(cond.clone()).count(conn).await?
+    } else {
+        0
+    };
     let mut cond = cond;
     if let Some(after) = page.after {
         cond = cond.add(

@@ -166,7 +166,8 @@ impl CustomerQuery {
         after: Option<String>,
     ) -> async_graphql::Result<CustomerConnection> {
         let caller = caller(ctx)?;
-        let page = PageRequest::new(first, after.as_deref()).map_err(|e| graphql_error(&e))?;
+        let mut page = PageRequest::new(first, after.as_deref()).map_err(|e| graphql_error(&e))?;
+        page.with_total = ctx.look_ahead().field("totalCount").exists();
         let page = customers::list(gateway(ctx)?, &caller, page)
             .await
             .map_err(|e| graphql_error(&e))?;

@@ -222,7 +222,8 @@ impl EventQuery {
         filter: Option<EventsFilter>,
     ) -> async_graphql::Result<EventConnection> {
         let caller = caller(ctx)?;
-        let page = PageRequest::new(first, after.as_deref()).map_err(|e| graphql_error(&e))?;
+        let mut page = PageRequest::new(first, after.as_deref()).map_err(|e| graphql_error(&e))?;
+        page.with_total = ctx.look_ahead().field("totalCount").exists();
         let filter = match filter {
             None => EventFilter::default(),
             Some(f) => EventFilter {

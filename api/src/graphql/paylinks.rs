@@ -356,7 +356,8 @@ impl PaylinkQuery {
         filter: Option<PaylinksFilter>,
     ) -> async_graphql::Result<PaylinkConnection> {
         let caller = caller(ctx)?;
-        let page = PageRequest::new(first, after.as_deref()).map_err(|e| graphql_error(&e))?;
+        let mut page = PageRequest::new(first, after.as_deref()).map_err(|e| graphql_error(&e))?;
+        page.with_total = ctx.look_ahead().field("totalCount").exists();
         let filter = filter
             .map(|f| PaylinkFilter {
                 status: f.status.map(|s| {

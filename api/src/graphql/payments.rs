@@ -526,7 +526,8 @@ impl PaymentQuery {
         filter: Option<PaymentsFilter>,
     ) -> async_graphql::Result<PaymentConnection> {
         let caller = caller(ctx)?;
-        let page = PageRequest::new(first, after.as_deref()).map_err(|e| graphql_error(&e))?;
+        let mut page = PageRequest::new(first, after.as_deref()).map_err(|e| graphql_error(&e))?;
+        page.with_total = ctx.look_ahead().field("totalCount").exists();
         let filter = match filter {
             None => PaymentFilter::default(),
             Some(f) => PaymentFilter {
