@@ -7,10 +7,10 @@
 BEGIN;
 INSERT INTO payments (id, merchant_id, mode, customer_id, payment_method_id, status, currency,
     amount, vat_amount, capture_method, authorized_amount, captured_amount, released_amount,
-    refunded_amount, force_recurring, is_recurring_token, require_confirmation, created_at,
-    updated_at)
+    refunded_amount, force_recurring, is_recurring_token, require_confirmation,
+    refund_availability, created_at, updated_at)
   VALUES (gen_random_uuid(), :merchant::uuid, 'test', :customer::uuid, :method::uuid, 'CREATED',
-    'EUR', :amount, 0, 'AUTOMATIC', 0, 0, 0, 0, false, false, false, now(), now())
+    'EUR', :amount, 0, 'AUTOMATIC', 0, 0, 0, 0, false, false, false, 'ALL', now(), now())
   RETURNING id AS payment_id \gset
 INSERT INTO operations (id, payment_id, merchant_id, kind, amount, status, attempts, created_at,
     updated_at)
