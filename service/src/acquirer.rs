@@ -296,29 +296,8 @@ impl Acquirer for HttpAcquirer {
             .post(format!("{}/v1/tokens", self.base))
             .json(&json!({"number": number, "exp_month": exp_month, "exp_year": exp_year}))
             .send()
-            .await
-            .map_err(|e| TokenizeError::Unavailable(unavailable(e).to_string()))?;
-        let status = res.status();
-        let body: Value = res
-            .json()
-            .await
-            .map_err(|e| TokenizeError::Unavailable(unavailable(e).to_string()))?;
-        if status.is_success() {
-            return serde_json::from_value(body)
-                .map_err(|e| TokenizeError::Unavailable(format!("unreadable token: {e}")));
-        }
-        if status.is_server_error() {
-            return Err(TokenizeError::Unavailable(format!(
-                "HTTP {}",
-                status.as_u16()
-            )));
-        }
-        let err: ErrorBody = serde_json::from_value(body)
-            .map_err(|e| TokenizeError::Unavailable(format!("unreadable error: {e}")))?;
-        Err(TokenizeError::Rejected {
-            code: err.error.code,
-            message: err.error.message,
-        })
+            .await;
+        read_answer(res).await
     }
 
     async fn start_authentication(
@@ -335,7 +314,7 @@ impl Acquirer for HttpAcquirer {
             .json(&body)
             .send()
             .await;
-        read_authentication(res).await
+        read_answer(res).await
     }
 
     async fn authentication(&self, id: &str) -> Result<Authentication, TokenizeError> {
@@ -344,22 +323,22 @@ impl Acquirer for HttpAcquirer {
             .get(format!("{}/v1/authentications/{id}", self.base))
             .send()
             .await;
-        read_authentication(res).await
+        read_answer(res).await
     }
 }
 
-async fn read_authentication(
+/// Reads a non-money answer (a token, an authentication): the object, the acquirer's refusal,
+/// or "unavailable" for a network error or a 5xx.
+async fn read_answer<T: serde::de::DeserializeOwned>(
     res: reqwest::Result<reqwest::Response>,
-) -> Result<Authentication, TokenizeError> {
-    let res = res.map_err(|e| TokenizeError::Unavailable(unavailable(e).to_string()))?;
+) -> Result<T, TokenizeError> {
+    let unreachable = |e: reqwest::Error| TokenizeError::Unavailable(unavailable(e).to_string());
+    let res = res.map_err(unreachable)?;
     let status = res.status();
-    let body: Value = res
-        .json()
-        .await
-        .map_err(|e| TokenizeError::Unavailable(unavailable(e).to_string()))?;
+    let body: Value = res.json().await.map_err(unreachable)?;
     if status.is_success() {
         return serde_json::from_value(body)
-            .map_err(|e| TokenizeError::Unavailable(format!("unreadable authentication: {e}")));
+            .map_err(|e| TokenizeError::Unavailable(format!("unreadable answer: {e}")));
     }
     if status.is_server_error() {
         return Err(TokenizeError::Unavailable(format!(

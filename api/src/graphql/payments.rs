@@ -674,6 +674,46 @@ async fn charge_payload(
     })
 }
 
+/// capturePayment and releasePayment: the same input, the same idempotency, two operations.
+#[derive(Clone, Copy)]
+enum Movement {
+    Capture,
+    Release,
+}
+
+async fn amount_mutation(
+    ctx: &Context<'_>,
+    input: AmountInput,
+    movement: Movement,
+) -> async_graphql::Result<PaymentPayload> {
+    let caller = caller(ctx)?;
+    let gw = gateway(ctx)?;
+    let id = match parse_id(&input.id, "id") {
+        Ok(id) => id,
+        Err(e) => return payload(ctx, Err(e)).await,
+    };
+    let amount = input.amount.map(|a| a.0);
+    let fingerprint = serde_json::json!({ "id": id, "amount": amount });
+    let name = match movement {
+        Movement::Capture => "capturePayment",
+        Movement::Release => "releasePayment",
+    };
+    let result = idempotent(
+        ctx,
+        input.idempotency_key.as_deref(),
+        name,
+        &fingerprint,
+        |claim| async move {
+            match movement {
+                Movement::Capture => payments::capture(gw, &caller, id, amount, claim).await,
+                Movement::Release => payments::release(gw, &caller, id, amount, claim).await,
+            }
+        },
+    )
+    .await;
+    payload(ctx, result).await
+}
+
 fn optional_id(id: &Option<ID>, field: &str) -> Result<Option<Uuid>, ServiceError> {
     id.as_ref().map(|id| parse_id(id, field)).transpose()
 }
@@ -761,23 +801,7 @@ impl PaymentMutation {
         ctx: &Context<'_>,
         input: AmountInput,
     ) -> async_graphql::Result<PaymentPayload> {
-        let caller = caller(ctx)?;
-        let gw = gateway(ctx)?;
-        let id = match parse_id(&input.id, "id") {
-            Ok(id) => id,
-            Err(e) => return payload(ctx, Err(e)).await,
-        };
-        let amount = input.amount.map(|a| a.0);
-        let fingerprint = serde_json::json!({ "id": id, "amount": amount });
-        let result = idempotent(
-            ctx,
-            input.idempotency_key.as_deref(),
-            "capturePayment",
-            &fingerprint,
-            |claim| payments::capture(gw, &caller, id, amount, claim),
-        )
-        .await;
-        payload(ctx, result).await
+        amount_mutation(ctx, input, Movement::Capture).await
     }
 
     /// Releases what remains of a hold (or `amount` of it).
@@ -786,23 +810,7 @@ impl PaymentMutation {
         ctx: &Context<'_>,
         input: AmountInput,
     ) -> async_graphql::Result<PaymentPayload> {
-        let caller = caller(ctx)?;
-        let gw = gateway(ctx)?;
-        let id = match parse_id(&input.id, "id") {
-            Ok(id) => id,
-            Err(e) => return payload(ctx, Err(e)).await,
-        };
-        let amount = input.amount.map(|a| a.0);
-        let fingerprint = serde_json::json!({ "id": id, "amount": amount });
-        let result = idempotent(
-            ctx,
-            input.idempotency_key.as_deref(),
-            "releasePayment",
-            &fingerprint,
-            |claim| payments::release(gw, &caller, id, amount, claim),
-        )
-        .await;
-        payload(ctx, result).await
+        amount_mutation(ctx, input, Movement::Release).await
     }
 
     /// Refunds `amount` (default: all that remains refundable), never above what was captured.
