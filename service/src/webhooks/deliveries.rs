@@ -136,9 +136,10 @@ pub struct AttemptOutcome {
 
 /// A wait with ±10 % jitter, so retries of many deliveries do not arrive together.
 fn jittered(d: Duration) -> Duration {
-    let ms = d.as_millis() as f64;
-    let factor = rand::rng().random_range(0.9..=1.1);
-    Duration::from_millis((ms * factor) as u64)
+    let ms = u64::try_from(d.as_millis()).unwrap_or(u64::MAX / 2);
+    let spread = ms / 10;
+    let low = ms - spread;
+    Duration::from_millis(rand::rng().random_range(low..=low.saturating_add(2 * spread)))
 }
 
 fn after(d: Duration) -> DateTime<Utc> {
