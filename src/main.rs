@@ -94,12 +94,21 @@ fn shutdown_token() -> CancellationToken {
     token
 }
 
-fn simulator_config(settings: &Settings) -> simulator::SimulatorConfig {
-    simulator::SimulatorConfig {
+/// The simulator's knobs; it signs its notifications with the secret the gateway checks.
+fn simulator_config(settings: &Settings) -> Result<simulator::SimulatorConfig, String> {
+    let key = service::secrets::MasterKey::load(settings).map_err(|e| e.to_string())?;
+    let secret = service::secrets::acquirer_notification_secret(settings, &key)
+        .map_err(|e| e.to_string())?;
+    Ok(simulator::SimulatorConfig {
         latency: settings.simulator_latency,
         error_rate: settings.simulator_error_rate,
         slow_delay: settings.simulator_slow,
-    }
+        chargeback_delay: settings.simulator_chargeback_delay,
+        notify: Some(simulator::Notify {
+            url: settings.notify_url(),
+            secret,
+        }),
+    })
 }
 
 async fn run(command: Command) -> Result<(), String> {
@@ -147,7 +156,7 @@ async fn run(command: Command) -> Result<(), String> {
                 .await
                 .map_err(|e| e.to_string())?;
             tracing::info!(addr = %settings.simulator_addr, "acquirer simulator listening");
-            let config = simulator_config(&settings);
+            let config = simulator_config(&settings)?;
             simulator::serve(listener, config, async move { shutdown.cancelled().await })
                 .await
                 .map_err(|e| e.to_string())
@@ -190,13 +199,6 @@ async fn run_all(mut settings: Settings) -> Result<(), String> {
         let addr = sim_listener.local_addr().map_err(|e| e.to_string())?;
         settings.simulator_url = format!("http://{addr}");
     }
-    let sim = {
-        let config = simulator_config(&settings);
-        let s = shutdown.clone();
-        tokio::spawn(async move {
-            simulator::serve(sim_listener, config, async move { s.cancelled().await }).await
-        })
-    };
     let api_listener = tokio::net::TcpListener::bind(settings.addr)
         .await
         .map_err(|e| format!("cannot listen on {} ({e}); set PAYGATE_ADDR", settings.addr))?;
@@ -204,6 +206,14 @@ async fn run_all(mut settings: Settings) -> Result<(), String> {
         let addr = api_listener.local_addr().map_err(|e| e.to_string())?;
         settings.public_url = format!("http://{addr}");
     }
+    // Started once the public URL is known: its chargeback notifications go there.
+    let sim = {
+        let config = simulator_config(&settings)?;
+        let s = shutdown.clone();
+        tokio::spawn(async move {
+            simulator::serve(sim_listener, config, async move { s.cancelled().await }).await
+        })
+    };
     let gw = Gateway::connect(settings.clone(), true)
         .await
         .map_err(|e| e.to_string())?;

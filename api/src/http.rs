@@ -29,6 +29,10 @@ pub fn router(gw: Gateway) -> Router {
         .route("/graphql/ws", get(graphql_ws))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route(
+            "/acquirer/notifications",
+            axum::routing::post(acquirer_notification),
+        )
         .with_state(AppState {
             gw: gw.clone(),
             schema,
@@ -147,6 +151,50 @@ fn close(code: u16, reason: &str) -> Message {
         code,
         reason: reason.into(),
     }))
+}
+
+/// The acquirer's signed notifications (chargebacks). A bad or missing signature answers
+/// 401 and changes nothing; 409 asks the acquirer to send it again later.
+async fn acquirer_notification(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let signature = headers
+        .get(service::notifications::SIGNATURE_HEADER)
+        .and_then(|v| v.to_str().ok());
+    match service::notifications::receive(&app.gw, signature, &body).await {
+        Ok(received) => {
+            let applied = matches!(received, service::notifications::Received::Applied(_));
+            (
+                StatusCode::OK,
+                Json(json!({ "received": true, "applied": applied })),
+            )
+                .into_response()
+        }
+        Err(e) => {
+            let status = match &e {
+                ServiceError::Unauthenticated => StatusCode::UNAUTHORIZED,
+                ServiceError::NotFound => StatusCode::NOT_FOUND,
+                ServiceError::OperationInProgress => StatusCode::CONFLICT,
+                ServiceError::InvalidState(_) => StatusCode::UNPROCESSABLE_ENTITY,
+                ServiceError::Invalid { .. } => StatusCode::BAD_REQUEST,
+                _ => {
+                    tracing::error!(error = %e, "acquirer notification failed");
+                    StatusCode::INTERNAL_SERVER_ERROR
+                }
+            };
+            let message = match &e {
+                ServiceError::Unauthenticated => "missing or bad signature".to_string(),
+                other => other.public_message(),
+            };
+            (
+                status,
+                Json(json!({ "error": { "code": e.code(), "message": message } })),
+            )
+                .into_response()
+        }
+    }
 }
 
 async fn graphiql() -> Html<String> {

@@ -45,6 +45,22 @@ pub struct Model {
     pub commission_percent: Option<i32>,
     /// Which refunds are allowed: ALL, FULL_ONLY, PARTIAL_ONLY or NONE.
     pub refund_availability: String,
+    /// When the buyer should have paid (Chip's due); past it the payment is OVERDUE, or
+    /// EXPIRED when `due_strict`.
+    pub due_at: Option<DateTimeUtc>,
+    pub due_strict: bool,
+    /// When sendPayment recorded that the invoice link was sent (SENT).
+    pub sent_at: Option<DateTimeUtc>,
+    /// When the buyer first opened the hosted page (VIEWED).
+    pub viewed_at: Option<DateTimeUtc>,
+    /// When the acquirer authorized it: a hold older than the release setting is released.
+    pub authorized_at: Option<DateTimeUtc>,
+    /// When all of it was captured (PAID): the start of clearing.
+    pub paid_at: Option<DateTimeUtc>,
+    pub cleared_at: Option<DateTimeUtc>,
+    pub settled_at: Option<DateTimeUtc>,
+    /// What the card holder's bank took back (CHARGEBACK).
+    pub chargeback_amount: i64,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -5,6 +5,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261122_000001_foundation;
 mod m20261122_000002_webhooks;
 mod m20261122_000003_paylinks;
+mod m20261123_000004_lifecycle;
 mod util;
 
 pub struct Migrator;
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000001_foundation::Migration),
             Box::new(m20261122_000002_webhooks::Migration),
             Box::new(m20261122_000003_paylinks::Migration),
+            Box::new(m20261123_000004_lifecycle::Migration),
         ]
     }
 }

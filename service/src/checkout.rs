@@ -13,7 +13,7 @@ use crate::acquirer::{CardToken, TokenizeError};
 use crate::error::{Result, ServiceError};
 use crate::gateway::Gateway;
 use crate::jobs::{self, JobPayload};
-use crate::merchants::{Caller, Mode};
+use crate::merchants::Caller;
 use crate::payments::{self, kind};
 use crate::status::PaymentStatus;
 use crate::{customers, paylinks};
@@ -59,24 +59,61 @@ pub struct View {
 
 impl View {
     pub fn caller(&self) -> Caller {
-        let (merchant_id, mode) = match &self.target {
-            Target::Paylink(l) => (l.merchant_id, l.mode.clone()),
-            Target::Payment(p) => (p.merchant_id, p.mode.clone()),
-        };
-        Caller {
-            merchant_id,
-            mode: if mode == "live" {
-                Mode::Live
-            } else {
-                Mode::Test
-            },
-            api_key_id: Uuid::nil(),
+        match &self.target {
+            Target::Paylink(l) => Caller::system(l.merchant_id, &l.mode),
+            Target::Payment(p) => Caller::system(p.merchant_id, &p.mode),
         }
     }
 
     pub fn accepts_cards(&self) -> bool {
         self.options.iter().any(|o| o.kind == "CARD")
     }
+}
+
+/// Whether a payment's page takes the buyer's card now: a consent charge while it waits
+/// for the buyer, any other while it is payable (CREATED, SENT, VIEWED, OVERDUE).
+fn payable(p: &payment::Model, status: PaymentStatus) -> bool {
+    if p.require_confirmation {
+        status == PaymentStatus::PendingConfirmation
+    } else {
+        status.is_payable()
+    }
+}
+
+/// Chip's "viewed": the first time the buyer opens a payment's page, CREATED or SENT
+/// becomes VIEWED (an OVERDUE one only notes the time).
+pub async fn mark_viewed(gw: &Gateway, target: &Target) -> Result<()> {
+    let Target::Payment(p) = target else {
+        return Ok(());
+    };
+    if p.viewed_at.is_some() || p.require_confirmation {
+        return Ok(());
+    }
+    let txn = gw.db.begin().await?;
+    let p = payments::lock_any(&txn, p.id).await?;
+    let status = payments::status_of(&p)?;
+    if p.viewed_at.is_some() || !status.is_payable() {
+        return Ok(());
+    }
+    let mut row: payment::ActiveModel = p.clone().into();
+    row.viewed_at = Set(Some(Utc::now()));
+    let to = if matches!(status, PaymentStatus::Created | PaymentStatus::Sent) {
+        PaymentStatus::Viewed
+    } else {
+        status
+    };
+    payments::transition(
+        &txn,
+        &p,
+        row,
+        to,
+        "the buyer opened the payment page",
+        None,
+        "payment.viewed",
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(())
 }
 
 pub async fn find(gw: &Gateway, code: &str) -> Result<Option<Target>> {
@@ -172,16 +209,17 @@ pub async fn view(gw: &Gateway, target: Target) -> Result<View> {
                 .all(&gw.db)
                 .await?;
             let status = payments::status_of(p)?;
-            let payable = if p.require_confirmation {
-                PaymentStatus::PendingConfirmation
-            } else {
-                PaymentStatus::Created
-            };
-            let gone = if p.checkout_expires_at.is_some_and(|at| at <= now) && status == payable {
+            let gone = if p.checkout_expires_at.is_some_and(|at| at <= now) && payable(p, status) {
                 Some("This payment link has expired.".to_string())
             } else {
                 match status {
-                    s if s == payable => None,
+                    s if payable(p, s) => None,
+                    PaymentStatus::Expired => Some(
+                        "This payment is past its due date and can no longer be paid.".to_string(),
+                    ),
+                    PaymentStatus::Preauthorized => {
+                        Some("Your card has been checked and saved.".to_string())
+                    }
                     PaymentStatus::Accepted => Some("You have accepted this charge.".to_string()),
                     PaymentStatus::Declined => Some("You have declined this charge.".to_string()),
                     PaymentStatus::Cancelled => Some("This payment was cancelled.".to_string()),
@@ -493,12 +531,7 @@ pub async fn pay(
     let p = match &view.target {
         Target::Payment(p) => {
             let p = payments::lock_any(&txn, p.id).await?;
-            let payable = if p.require_confirmation {
-                PaymentStatus::PendingConfirmation
-            } else {
-                PaymentStatus::Created
-            };
-            if payments::status_of(&p)? != payable {
+            if !payable(&p, payments::status_of(&p)?) {
                 return Ok(PayOutcome::Gone(
                     "This payment has already been made.".into(),
                 ));
@@ -522,7 +555,8 @@ pub async fn pay(
             }
         }
     };
-    let force = p.force_recurring || remember;
+    // A zero-amount payment is a card check: its card is always kept.
+    let force = p.force_recurring || remember || p.amount == 0;
     // The customer a remembered card belongs to: the payment's, or a new one.
     let customer_id = match (p.customer_id, force) {
         (Some(c), _) => Some(c),
@@ -610,9 +644,10 @@ pub async fn pay(
         .await?
         .ok_or(ServiceError::NotFound)?;
     Ok(match payments::status_of(&p)? {
-        PaymentStatus::Paid | PaymentStatus::Hold | PaymentStatus::Accepted => {
-            PayOutcome::Succeeded(p)
-        }
+        PaymentStatus::Paid
+        | PaymentStatus::Hold
+        | PaymentStatus::Accepted
+        | PaymentStatus::Preauthorized => PayOutcome::Succeeded(p),
         s if s.is_pending() => PayOutcome::Pending(p),
         PaymentStatus::Blocked => PayOutcome::Gone("This payment was refused.".into()),
         _ => PayOutcome::Declined {

@@ -13,6 +13,7 @@ pub mod idempotency;
 pub mod jobs;
 pub mod merchants;
 pub mod money;
+pub mod notifications;
 pub mod page;
 pub mod paylinks;
 pub mod payments;

@@ -37,6 +37,22 @@ pub struct Caller {
     pub api_key_id: Uuid,
 }
 
+impl Caller {
+    /// Paygate itself acting for the merchant of a row (scheduled jobs, hosted pages,
+    /// acquirer notifications): no API key.
+    pub fn system(merchant_id: Uuid, mode: &str) -> Caller {
+        Caller {
+            merchant_id,
+            mode: if mode == "live" {
+                Mode::Live
+            } else {
+                Mode::Test
+            },
+            api_key_id: Uuid::nil(),
+        }
+    }
+}
+
 /// A secret key. Its text is shown once, when it is made; only its hash is stored.
 pub struct SecretKey(String);
 

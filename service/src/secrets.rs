@@ -70,6 +70,15 @@ impl MasterKey {
     }
 }
 
+/// The secret the acquirer signs its notifications with: the setting, else derived from the
+/// master key (so `paygate all` and its simulator agree without configuration).
+pub fn acquirer_notification_secret(settings: &Settings, key: &MasterKey) -> Result<String> {
+    match &settings.acquirer_notification_secret {
+        Some(secret) => Ok(secret.clone()),
+        None => Ok(hex::encode(key.derive("acquirer-notifications")?)),
+    }
+}
+
 /// HMAC-SHA256 (it takes keys of any length, so the error arm is never reached).
 pub fn hmac_sha256(key: &[u8], data: &[u8]) -> Result<[u8; 32]> {
     let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key)

@@ -56,9 +56,29 @@ pub struct Settings {
     pub webhook_allow_private: bool,
     /// Timeout of one webhook attempt (`PAYGATE_WEBHOOK_TIMEOUT_MS`).
     pub webhook_timeout: Duration,
-    /// How often scheduled work runs: expiring paylinks (`PAYGATE_SCHEDULE_INTERVAL_MS`).
+    /// How often scheduled work runs: expiring paylinks, due dates, clearing and settlement,
+    /// releasing old holds (`PAYGATE_SCHEDULE_INTERVAL_MS`).
     pub schedule_interval: Duration,
+    /// A hold not captured within this is released (`PAYGATE_HOLD_RELEASE_DAYS`, default 7).
+    pub hold_release_after: Duration,
+    /// A PAID card payment is CLEARED this long after it was captured in full
+    /// (`PAYGATE_CLEARING_AFTER_MS`, default one day).
+    pub clearing_after: Duration,
+    /// A CLEARED payment is SETTLED this long after clearing (`PAYGATE_SETTLEMENT_AFTER_MS`,
+    /// default one day).
+    pub settlement_after: Duration,
+    /// How long after paying the simulator's chargeback card the simulator notifies the
+    /// chargeback (`PAYGATE_SIMULATOR_CHARGEBACK_MS`, default 10 s).
+    pub simulator_chargeback_delay: Duration,
+    /// Where the simulator sends its notifications (`PAYGATE_SIMULATOR_NOTIFY_URL`, default
+    /// `{PAYGATE_PUBLIC_URL}/acquirer/notifications`).
+    pub simulator_notify_url: Option<String>,
+    /// The secret the acquirer signs its notifications with
+    /// (`PAYGATE_ACQUIRER_NOTIFICATION_SECRET`); unset: derived from the master key.
+    pub acquirer_notification_secret: Option<String>,
 }
+
+const DAY_SECS: u64 = 86_400;
 
 /// The default webhook schedule: at once, then 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h.
 pub const DEFAULT_WEBHOOK_SCHEDULE: &str = "5s,5m,30m,2h,5h,10h,10h";
@@ -150,6 +170,24 @@ impl Settings {
             webhook_allow_private: parse("PAYGATE_WEBHOOK_ALLOW_PRIVATE", false)?,
             webhook_timeout: millis("PAYGATE_WEBHOOK_TIMEOUT_MS", 15_000)?,
             schedule_interval: millis("PAYGATE_SCHEDULE_INTERVAL_MS", 30_000)?,
+            hold_release_after: Duration::from_secs(
+                parse::<u64>("PAYGATE_HOLD_RELEASE_DAYS", 7)?.saturating_mul(DAY_SECS),
+            ),
+            clearing_after: millis("PAYGATE_CLEARING_AFTER_MS", DAY_SECS * 1000)?,
+            settlement_after: millis("PAYGATE_SETTLEMENT_AFTER_MS", DAY_SECS * 1000)?,
+            simulator_chargeback_delay: millis("PAYGATE_SIMULATOR_CHARGEBACK_MS", 10_000)?,
+            simulator_notify_url: var("PAYGATE_SIMULATOR_NOTIFY_URL"),
+            acquirer_notification_secret: var("PAYGATE_ACQUIRER_NOTIFICATION_SECRET"),
+        })
+    }
+
+    /// Where the simulator notifies the gateway (chargebacks).
+    pub fn notify_url(&self) -> String {
+        self.simulator_notify_url.clone().unwrap_or_else(|| {
+            format!(
+                "{}/acquirer/notifications",
+                self.public_url.trim_end_matches('/')
+            )
         })
     }
 

@@ -48,22 +48,58 @@ statuses! {
     PendingConfirmation => "PENDING_CONFIRMATION",
     Accepted => "ACCEPTED",
     Declined => "DECLINED",
+    Sent => "SENT",
+    Viewed => "VIEWED",
+    Overdue => "OVERDUE",
+    Expired => "EXPIRED",
+    Preauthorized => "PREAUTHORIZED",
+    Cleared => "CLEARED",
+    Settled => "SETTLED",
+    Chargeback => "CHARGEBACK",
 }
 
 use PaymentStatus::*;
 
+/// Where a payable payment (CREATED, SENT, VIEWED, OVERDUE) may go: charged (captured at
+/// once) or executed (authorized), cancelled, or expired by its strict due date. A cancel
+/// may also arrive while the authorization is in flight (Payer's race): the payment is
+/// CANCELLED at once and an authorization that still goes through is released.
+const PAYABLE_TO: &[PaymentStatus] = &[PendingCharge, PendingExecute, Cancelled, Expired];
+
 /// Every allowed move. A pair not listed here is forbidden.
 const TRANSITIONS: &[(PaymentStatus, &[PaymentStatus])] = &[
-    // A created payment is charged (captured at once) or executed (authorized), or cancelled.
     (
         Created,
         &[
             PendingCharge,
             PendingExecute,
             Cancelled,
+            Expired,
             PendingConfirmation,
+            Sent,
+            Viewed,
+            Overdue,
         ],
     ),
+    // Chip's invoice flow: the link was sent, then the buyer opened the page.
+    (
+        Sent,
+        &[
+            PendingCharge,
+            PendingExecute,
+            Cancelled,
+            Expired,
+            Viewed,
+            Overdue,
+        ],
+    ),
+    (
+        Viewed,
+        &[PendingCharge, PendingExecute, Cancelled, Expired, Overdue],
+    ),
+    // Past its due date but still payable (a strict due date makes it EXPIRED instead).
+    (Overdue, PAYABLE_TO),
+    (Expired, &[]),
     // A charge the buyer must accept first (LiveChat Direct Charges): accepting authorizes
     // the card (PENDING_EXECUTE → ACCEPTED); the merchant's activation captures it
     // (ACCEPTED → PENDING_EXECUTE → PAID, or ERROR).
@@ -72,7 +108,7 @@ const TRANSITIONS: &[(PaymentStatus, &[PaymentStatus])] = &[
     (Declined, &[]),
     // A declined attempt on a hosted page leaves the payment payable (CREATED) for another
     // card; a declined server-side charge ends in ERROR.
-    (PendingCharge, &[Paid, Error, Blocked, Created]),
+    (PendingCharge, &[Paid, Error, Blocked, Created, Cancelled]),
     (
         PendingExecute,
         &[
@@ -83,15 +119,33 @@ const TRANSITIONS: &[(PaymentStatus, &[PaymentStatus])] = &[
             Created,
             Accepted,
             PendingConfirmation,
+            Preauthorized,
+            Cancelled,
         ],
     ),
+    // A zero-amount card check: the card is saved, nothing more happens to the payment.
+    (Preauthorized, &[]),
     (Hold, &[PendingCapture, PendingRelease]),
     // A capture that fails leaves the hold as it was.
     (PendingCapture, &[Paid, Hold]),
-    // A partly captured payment may capture or release the rest, and refund what was captured.
-    (Paid, &[PendingCapture, PendingRelease, PendingRefund]),
+    // A partly captured payment may capture or release the rest, and refund what was
+    // captured; a fully captured one is cleared, then settled, by the acquirer's schedule.
+    (
+        Paid,
+        &[
+            PendingCapture,
+            PendingRelease,
+            PendingRefund,
+            Cleared,
+            Chargeback,
+        ],
+    ),
+    (Cleared, &[Settled, PendingRefund, Chargeback]),
+    (Settled, &[PendingRefund, Chargeback]),
     (PendingRelease, &[Released, Hold, Paid]),
-    (PendingRefund, &[Paid, Refunded]),
+    // A refund returns the payment to where it was (PAID, CLEARED or SETTLED) or ends it.
+    (PendingRefund, &[Paid, Cleared, Settled, Refunded]),
+    (Chargeback, &[]),
     (Released, &[]),
     (Refunded, &[]),
     (Error, &[]),
@@ -121,6 +175,17 @@ impl PaymentStatus {
             PendingCharge | PendingExecute | PendingCapture | PendingRelease | PendingRefund
         )
     }
+
+    /// A payment that waits for the buyer's card: the hosted page takes payment, and
+    /// chargePayment or cancelPayment apply.
+    pub fn is_payable(self) -> bool {
+        matches!(self, Created | Sent | Viewed | Overdue)
+    }
+
+    /// Captured money that can be refunded or charged back.
+    pub fn is_captured(self) -> bool {
+        matches!(self, Paid | Cleared | Settled)
+    }
 }
 
 impl fmt::Display for PaymentStatus {
@@ -139,6 +204,37 @@ mod tests {
         ("CREATED", "PENDING_EXECUTE"),
         ("CREATED", "CANCELLED"),
         ("CREATED", "PENDING_CONFIRMATION"),
+        ("CREATED", "EXPIRED"),
+        ("CREATED", "SENT"),
+        ("CREATED", "VIEWED"),
+        ("CREATED", "OVERDUE"),
+        ("SENT", "PENDING_CHARGE"),
+        ("SENT", "PENDING_EXECUTE"),
+        ("SENT", "CANCELLED"),
+        ("SENT", "EXPIRED"),
+        ("SENT", "VIEWED"),
+        ("SENT", "OVERDUE"),
+        ("VIEWED", "PENDING_CHARGE"),
+        ("VIEWED", "PENDING_EXECUTE"),
+        ("VIEWED", "CANCELLED"),
+        ("VIEWED", "EXPIRED"),
+        ("VIEWED", "OVERDUE"),
+        ("OVERDUE", "PENDING_CHARGE"),
+        ("OVERDUE", "PENDING_EXECUTE"),
+        ("OVERDUE", "CANCELLED"),
+        ("OVERDUE", "EXPIRED"),
+        ("PENDING_CHARGE", "CANCELLED"),
+        ("PENDING_EXECUTE", "CANCELLED"),
+        ("PENDING_EXECUTE", "PREAUTHORIZED"),
+        ("PAID", "CLEARED"),
+        ("PAID", "CHARGEBACK"),
+        ("CLEARED", "SETTLED"),
+        ("CLEARED", "PENDING_REFUND"),
+        ("CLEARED", "CHARGEBACK"),
+        ("SETTLED", "PENDING_REFUND"),
+        ("SETTLED", "CHARGEBACK"),
+        ("PENDING_REFUND", "CLEARED"),
+        ("PENDING_REFUND", "SETTLED"),
         ("PENDING_CONFIRMATION", "PENDING_EXECUTE"),
         ("PENDING_CONFIRMATION", "DECLINED"),
         ("PENDING_CONFIRMATION", "CANCELLED"),
@@ -183,7 +279,17 @@ mod tests {
 
     #[test]
     fn terminal_statuses_never_move_back() {
-        for s in [Released, Refunded, Error, Blocked, Cancelled, Declined] {
+        for s in [
+            Released,
+            Refunded,
+            Error,
+            Blocked,
+            Cancelled,
+            Declined,
+            Expired,
+            Preauthorized,
+            Chargeback,
+        ] {
             assert!(s.is_terminal(), "{s} is terminal");
             for to in PaymentStatus::ALL {
                 assert!(!s.can_move_to(*to), "{s} must not move to {to}");

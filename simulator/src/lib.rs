@@ -5,6 +5,7 @@
 //! fault injection (latency, random 503s, flaky and slow test cards).
 
 mod cards;
+mod notify;
 mod payments;
 mod response;
 mod routes;
@@ -24,6 +25,26 @@ pub struct SimulatorConfig {
     pub error_rate: f64,
     /// How long the slow test card takes to answer.
     pub slow_delay: Duration,
+    /// How long after the chargeback card is captured its chargeback is notified.
+    pub chargeback_delay: Duration,
+    /// Where notifications go, and the secret they are signed with; none: not sent.
+    pub notify: Option<Notify>,
+}
+
+/// The gateway's notification endpoint and the shared signing secret.
+#[derive(Clone)]
+pub struct Notify {
+    pub url: String,
+    pub secret: String,
+}
+
+impl std::fmt::Debug for Notify {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Notify")
+            .field("url", &self.url)
+            .field("secret", &"…")
+            .finish()
+    }
 }
 
 impl Default for SimulatorConfig {
@@ -32,6 +53,8 @@ impl Default for SimulatorConfig {
             latency: Duration::ZERO,
             error_rate: 0.0,
             slow_delay: Duration::from_secs(15),
+            chargeback_delay: Duration::from_secs(10),
+            notify: None,
         }
     }
 }
@@ -40,6 +63,8 @@ impl Default for SimulatorConfig {
 pub fn router(config: SimulatorConfig) -> axum::Router {
     routes::router(config)
 }
+
+pub use notify::{SIGNATURE_HEADER, sign};
 
 /// Serves the simulator on `listener` until `shutdown` completes.
 pub async fn serve(

@@ -16,6 +16,9 @@ pub struct Payment {
     pub released: i64,
     pub refunded: i64,
     pub declined: bool,
+    /// Paid with the chargeback test card: its capture is charged back later.
+    pub disputed_card: bool,
+    pub charged_back: i64,
 }
 
 /// Why a money movement on an existing payment was refused.
@@ -66,6 +69,8 @@ impl Payment {
             released: 0,
             refunded: 0,
             declined: false,
+            disputed_card: false,
+            charged_back: 0,
         }
     }
 
@@ -77,6 +82,8 @@ impl Payment {
     pub fn status(&self) -> &'static str {
         if self.declined {
             "declined"
+        } else if self.charged_back > 0 {
+            "charged_back"
         } else if self.uncaptured() > 0 || (self.captured == 0 && self.released == 0) {
             "authorized"
         } else if self.captured > 0 {

@@ -305,6 +305,11 @@ async fn money_call(
     }
     let response = store.execute(op);
     store.finish(&key, fingerprint, response.clone());
+    let disputed = store.take_chargebacks();
+    drop(store);
+    for id in disputed {
+        crate::notify::schedule_chargeback(Arc::clone(&shared), id);
+    }
     response
 }
 

@@ -86,6 +86,8 @@ pub struct Store {
     authenticated_tokens: std::collections::HashSet<String>,
     /// Tokens of `declinelater` cards that have paid once.
     used_tokens: std::collections::HashSet<String>,
+    /// Captured payments of the chargeback card whose chargeback is still to be notified.
+    due_chargebacks: Vec<String>,
 }
 
 impl Store {
@@ -166,6 +168,24 @@ impl Store {
         self.payments.get(id)
     }
 
+    /// The payments whose chargebacks are now to be scheduled.
+    pub fn take_chargebacks(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.due_chargebacks)
+    }
+
+    /// The card holder's bank takes back what is captured and not refunded; the amount
+    /// and currency, or None if nothing is left to take.
+    pub fn charge_back(&mut self, id: &str) -> Option<(i64, String)> {
+        let p = self.payments.get_mut(id)?;
+        let amount = p.captured - p.refunded - p.charged_back;
+        if amount <= 0 {
+            return None;
+        }
+        p.charged_back += amount;
+        tracing::info!(payment_id = %id, amount, "payment charged back");
+        Some((amount, p.currency.clone()))
+    }
+
     /// Performs a money call and returns its answer.
     pub fn execute(&mut self, op: MoneyOp) -> ApiResponse {
         self.effects += 1;
@@ -198,7 +218,15 @@ impl Store {
                 self.create(&token, amount, currency, capture)
             }
             MoneyOp::Capture { id, amount } => {
-                self.move_money(&id, "capture", |p| p.capture(amount).map(|_| p.to_json()))
+                let answer =
+                    self.move_money(&id, "capture", |p| p.capture(amount).map(|_| p.to_json()));
+                if answer.status.is_success()
+                    && self.payments.get(&id).is_some_and(|p| p.disputed_card)
+                    && !self.due_chargebacks.contains(&id)
+                {
+                    self.due_chargebacks.push(id);
+                }
+                answer
             }
             MoneyOp::Release { id, amount } => {
                 self.move_money(&id, "release", |p| p.release(amount).map(|_| p.to_json()))
@@ -262,8 +290,12 @@ impl Store {
             response
         } else {
             payment.authorized = amount;
+            payment.disputed_card = token.behavior == Behavior::Chargeback;
             if capture {
                 payment.captured = amount;
+                if payment.disputed_card {
+                    self.due_chargebacks.push(payment.id.clone());
+                }
             }
             ApiResponse::ok(payment.to_json())
         };

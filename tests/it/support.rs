@@ -33,6 +33,10 @@ pub struct Options {
     pub sim_latency: Duration,
     pub webhook_schedule: Vec<Duration>,
     pub webhook_allow_private: bool,
+    pub hold_release_after: Duration,
+    pub clearing_after: Duration,
+    pub settlement_after: Duration,
+    pub chargeback_delay: Duration,
 }
 
 impl Default for Options {
@@ -48,6 +52,10 @@ impl Default for Options {
             sim_latency: Duration::ZERO,
             webhook_schedule: vec![Duration::from_millis(300); 3],
             webhook_allow_private: true,
+            hold_release_after: Duration::from_secs(7 * 86_400),
+            clearing_after: Duration::from_secs(86_400),
+            settlement_after: Duration::from_secs(86_400),
+            chargeback_delay: Duration::from_millis(500),
         }
     }
 }
@@ -132,7 +140,19 @@ pub fn test_settings(
         webhook_allow_private: opts.webhook_allow_private,
         webhook_timeout: Duration::from_secs(5),
         schedule_interval: Duration::from_millis(200),
+        hold_release_after: opts.hold_release_after,
+        clearing_after: opts.clearing_after,
+        settlement_after: opts.settlement_after,
+        simulator_chargeback_delay: opts.chargeback_delay,
+        simulator_notify_url: None,
+        acquirer_notification_secret: None,
     }
+}
+
+/// The secret the gateway of `settings` checks acquirer notifications with.
+pub fn notification_secret(settings: &Settings) -> String {
+    let key = service::secrets::MasterKey::load(settings).expect("master key");
+    service::secrets::acquirer_notification_secret(settings, &key).expect("secret")
 }
 
 /// Starts a simulator on port 0 and returns its URL.
@@ -166,20 +186,25 @@ impl TestApp {
         };
         let mut settings = test_settings(dir.path(), backend, database_url, &opts);
         let shutdown = CancellationToken::new();
-        settings.simulator_url = start_simulator(
-            simulator::SimulatorConfig {
-                latency: opts.sim_latency,
-                error_rate: 0.0,
-                slow_delay: opts.slow_delay,
-            },
-            shutdown.clone(),
-        )
-        .await;
         let listener = tokio::net::TcpListener::bind(settings.addr)
             .await
             .expect("bind api");
         let addr = listener.local_addr().expect("api addr");
         settings.public_url = format!("http://{addr}");
+        settings.simulator_url = start_simulator(
+            simulator::SimulatorConfig {
+                latency: opts.sim_latency,
+                error_rate: 0.0,
+                slow_delay: opts.slow_delay,
+                chargeback_delay: opts.chargeback_delay,
+                notify: Some(simulator::Notify {
+                    url: settings.notify_url(),
+                    secret: notification_secret(&settings),
+                }),
+            },
+            shutdown.clone(),
+        )
+        .await;
         let gw = Gateway::connect(settings.clone(), true)
             .await
             .unwrap_or_else(|e| panic!("gateway connects: {e}"));

@@ -32,6 +32,11 @@ pub async fn run_dispatcher(gw: Gateway, shutdown: CancellationToken) {
                 Ok(n) => tracing::info!(expired = n, "paylinks expired"),
                 Err(e) => tracing::warn!(error = %e, "could not expire paylinks"),
             }
+            match service::payments::run_schedules(&gw).await {
+                Ok(swept) if swept.total() == 0 => {}
+                Ok(swept) => tracing::info!(?swept, "scheduled payment moves"),
+                Err(e) => tracing::warn!(error = %e, "could not run the payment schedules"),
+            }
         }
         if last_sweep.elapsed() >= SWEEP_EVERY {
             last_sweep = Instant::now();

@@ -34,6 +34,14 @@ pub enum PaymentStatus {
     PendingConfirmation,
     Accepted,
     Declined,
+    Sent,
+    Viewed,
+    Overdue,
+    Expired,
+    Preauthorized,
+    Cleared,
+    Settled,
+    Chargeback,
 }
 
 /// Chip's refund availability.
@@ -228,6 +236,40 @@ impl Payment {
     }
     async fn force_recurring(&self) -> bool {
         self.0.force_recurring
+    }
+    /// When the buyer should have paid: past it the payment is OVERDUE, or EXPIRED when
+    /// `dueStrict`.
+    async fn due_at(&self) -> Option<DateTime<Utc>> {
+        self.0.due_at
+    }
+    async fn due_strict(&self) -> bool {
+        self.0.due_strict
+    }
+    /// When sendPayment recorded that the invoice link was sent.
+    async fn sent_at(&self) -> Option<DateTime<Utc>> {
+        self.0.sent_at
+    }
+    /// When the buyer first opened the hosted page.
+    async fn viewed_at(&self) -> Option<DateTime<Utc>> {
+        self.0.viewed_at
+    }
+    /// When the acquirer authorized it (a hold is released automatically some days after).
+    async fn authorized_at(&self) -> Option<DateTime<Utc>> {
+        self.0.authorized_at
+    }
+    /// When all of it was captured.
+    async fn paid_at(&self) -> Option<DateTime<Utc>> {
+        self.0.paid_at
+    }
+    async fn cleared_at(&self) -> Option<DateTime<Utc>> {
+        self.0.cleared_at
+    }
+    async fn settled_at(&self) -> Option<DateTime<Utc>> {
+        self.0.settled_at
+    }
+    /// What the card holder's bank took back (CHARGEBACK).
+    async fn chargeback_amount(&self) -> Amount {
+        Amount(self.0.chargeback_amount)
     }
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
@@ -440,6 +482,11 @@ pub struct CreatePaymentInput {
     pub commission_percent: Option<i32>,
     /// Which refunds refundPayment allows; default ALL.
     pub refund_availability: Option<RefundAvailability>,
+    /// When the buyer should pay by: past it the payment becomes OVERDUE (still payable),
+    /// or EXPIRED (not payable) with `dueStrict`.
+    pub due_at: Option<DateTime<Utc>>,
+    #[graphql(default)]
+    pub due_strict: bool,
     pub idempotency_key: Option<String>,
 }
 
@@ -714,6 +761,48 @@ async fn amount_mutation(
     payload(ctx, result).await
 }
 
+/// The mutations that take only a payment id: one input, one idempotency, three actions.
+#[derive(Clone, Copy)]
+enum IdAction {
+    Activate,
+    Send,
+    Cancel,
+}
+
+async fn id_mutation(
+    ctx: &Context<'_>,
+    input: CancelPaymentInput,
+    action: IdAction,
+) -> async_graphql::Result<PaymentPayload> {
+    let caller = caller(ctx)?;
+    let gw = gateway(ctx)?;
+    let id = match parse_id(&input.id, "id") {
+        Ok(id) => id,
+        Err(e) => return payload(ctx, Err(e)).await,
+    };
+    let name = match action {
+        IdAction::Activate => "activatePayment",
+        IdAction::Send => "sendPayment",
+        IdAction::Cancel => "cancelPayment",
+    };
+    let fingerprint = serde_json::json!({ "id": id });
+    let result = idempotent(
+        ctx,
+        input.idempotency_key.as_deref(),
+        name,
+        &fingerprint,
+        |claim| async move {
+            match action {
+                IdAction::Activate => payments::activate(gw, &caller, id, claim).await,
+                IdAction::Send => payments::send(gw, &caller, id, claim).await,
+                IdAction::Cancel => payments::cancel(gw, &caller, id, claim).await,
+            }
+        },
+    )
+    .await;
+    payload(ctx, result).await
+}
+
 fn optional_id(id: &Option<ID>, field: &str) -> Result<Option<Uuid>, ServiceError> {
     id.as_ref().map(|id| parse_id(id, field)).transpose()
 }
@@ -750,6 +839,8 @@ impl PaymentMutation {
                 return_url: input.return_url,
                 commission_percent: input.commission_percent,
                 refund_availability: input.refund_availability.map(|r| r.as_str().to_string()),
+                due_at: input.due_at,
+                due_strict: input.due_strict,
             },
             Err(e) => return payload(ctx, Err(e)).await,
         };
@@ -845,22 +936,7 @@ impl PaymentMutation {
         ctx: &Context<'_>,
         input: CancelPaymentInput,
     ) -> async_graphql::Result<PaymentPayload> {
-        let caller = caller(ctx)?;
-        let gw = gateway(ctx)?;
-        let id = match parse_id(&input.id, "id") {
-            Ok(id) => id,
-            Err(e) => return payload(ctx, Err(e)).await,
-        };
-        let fingerprint = serde_json::json!({ "id": id });
-        let result = idempotent(
-            ctx,
-            input.idempotency_key.as_deref(),
-            "activatePayment",
-            &fingerprint,
-            |claim| payments::activate(gw, &caller, id, claim),
-        )
-        .await;
-        payload(ctx, result).await
+        id_mutation(ctx, input, IdAction::Activate).await
     }
 
     /// Chip's charge with a recurring token: charges a CREATED payment with the card of a
@@ -905,27 +981,23 @@ impl PaymentMutation {
         Ok(answer)
     }
 
-    /// Cancels a payment not yet authorized (CREATED); anything else answers INVALID_STATE.
+    /// Records that the invoice link (checkoutUrl) was sent to the buyer: SENT.
+    async fn send_payment(
+        &self,
+        ctx: &Context<'_>,
+        input: CancelPaymentInput,
+    ) -> async_graphql::Result<PaymentPayload> {
+        id_mutation(ctx, input, IdAction::Send).await
+    }
+
+    /// Cancels a payment not yet authorized (CREATED, SENT, VIEWED, OVERDUE), or one whose
+    /// authorization is in flight (released automatically if it goes through); anything
+    /// else answers INVALID_STATE.
     async fn cancel_payment(
         &self,
         ctx: &Context<'_>,
         input: CancelPaymentInput,
     ) -> async_graphql::Result<PaymentPayload> {
-        let caller = caller(ctx)?;
-        let gw = gateway(ctx)?;
-        let id = match parse_id(&input.id, "id") {
-            Ok(id) => id,
-            Err(e) => return payload(ctx, Err(e)).await,
-        };
-        let fingerprint = serde_json::json!({ "id": id });
-        let result = idempotent(
-            ctx,
-            input.idempotency_key.as_deref(),
-            "cancelPayment",
-            &fingerprint,
-            |claim| payments::cancel(gw, &caller, id, claim),
-        )
-        .await;
-        payload(ctx, result).await
+        id_mutation(ctx, input, IdAction::Cancel).await
     }
 }

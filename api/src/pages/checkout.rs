@@ -279,6 +279,15 @@ async fn render_form(
             "decline",
             "Decline this charge",
         )
+    } else if view.total == 0 {
+        // A zero-amount card check (preauthorization).
+        (
+            "Check and save card",
+            "pay",
+            "cancel",
+            "cancel",
+            "Cancel and go back",
+        )
     } else if view.authorize_only {
         ("Authorize", "pay", "cancel", "cancel", "Cancel and go back")
     } else {
@@ -289,7 +298,11 @@ async fn render_form(
         "<button type=\"submit\" name=\"action\" value=\"pay\" id=\"{pay_id}\">{verb} {}</button>\
          <button type=\"submit\" name=\"action\" value=\"{back_value}\" class=\"secondary\" id=\"{back_id}\">{back_label}</button>\
          </form><p class=\"secure\">Your card details go straight to the card acquirer; this shop never sees your card number.</p></div>",
-        money(view, view.total)
+        if view.total == 0 {
+            String::new()
+        } else {
+            money(view, view.total)
+        }
     );
     respond(status, &view.title, body)
 }
@@ -337,6 +350,10 @@ pub async fn show(
         Ok(true) => {}
         Ok(false) => return forbidden(),
         Err(e) => return internal(e),
+    }
+    if let Err(e) = checkout::mark_viewed(&gw, &view.target).await {
+        // The page still works; only the VIEWED mark is missing.
+        tracing::warn!(error = %e, "could not mark the payment viewed");
     }
     let problems = Problems {
         fields: vec![],
@@ -692,6 +709,14 @@ pub async fn receipt(
             format!(
                 "Thank you. {} was paid to {}.",
                 money(&view, p.captured_amount),
+                view.merchant
+            ),
+            false,
+        ),
+        "PREAUTHORIZED" => (
+            "Card saved",
+            format!(
+                "Thank you. Your card was checked and saved for {}; nothing was charged.",
                 view.merchant
             ),
             false,

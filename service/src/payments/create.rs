@@ -59,6 +59,10 @@ pub struct CreatePaymentInput {
     pub commission_percent: Option<i32>,
     /// ALL (default), FULL_ONLY, PARTIAL_ONLY or NONE.
     pub refund_availability: Option<String>,
+    /// When the buyer should have paid; past it the payment becomes OVERDUE (still
+    /// payable) or, with `due_strict`, EXPIRED (not payable).
+    pub due_at: Option<DateTime<Utc>>,
+    pub due_strict: bool,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -92,6 +96,29 @@ fn refund_availability(value: &Option<String>) -> Result<&'static str> {
     }
 }
 
+/// Checks dueAt and dueStrict: a due date in the future; strict only with a date.
+fn due_date(input: &CreatePaymentInput) -> Result<Option<(DateTime<Utc>, bool)>> {
+    match input.due_at {
+        Some(at) if at <= Utc::now() => Err(ServiceError::invalid(
+            "DUE_IN_PAST",
+            &["dueAt"],
+            "dueAt must be in the future",
+        )),
+        Some(_) if input.require_confirmation => Err(ServiceError::invalid(
+            "DUE_NOT_ALLOWED",
+            &["dueAt"],
+            "a charge the buyer accepts has no due date",
+        )),
+        Some(at) => Ok(Some((at, input.due_strict))),
+        None if input.due_strict => Err(ServiceError::invalid(
+            "REQUIRED",
+            &["dueAt"],
+            "dueStrict needs a dueAt",
+        )),
+        None => Ok(None),
+    }
+}
+
 /// How long a payment's hosted page takes payment by default (Payer's card-payment link).
 pub const CHECKOUT_VALIDITY: chrono::Duration = chrono::Duration::days(31);
 
@@ -102,8 +129,14 @@ struct Priced {
     items: Vec<money::Item>,
 }
 
-/// Either an amount or items, never both; the total must be positive.
-fn price(amount: Option<i64>, items: &Option<Vec<ItemInput>>, currency: &str) -> Result<Priced> {
+/// Either an amount or items, never both; the total must be positive, except the zero
+/// amount of a card check (`zero_allowed`: a MANUAL payment made with createPayment).
+fn price(
+    amount: Option<i64>,
+    items: &Option<Vec<ItemInput>>,
+    currency: &str,
+    zero_allowed: bool,
+) -> Result<Priced> {
     let currency = Currency::parse(currency, &["currency"])?;
     match (amount, items) {
         (Some(_), Some(_)) => Err(ServiceError::invalid(
@@ -115,6 +148,17 @@ fn price(amount: Option<i64>, items: &Option<Vec<ItemInput>>, currency: &str) ->
             "AMOUNT_REQUIRED",
             &["amount"],
             "give an amount or items",
+        )),
+        (Some(0), None) if zero_allowed => Ok(Priced {
+            currency,
+            amount: 0,
+            vat: 0,
+            items: vec![],
+        }),
+        (Some(0), None) => Err(ServiceError::invalid(
+            "INVALID_AMOUNT",
+            &["amount"],
+            "amount must be greater than zero; a zero amount is a card check, made with createPayment and captureMethod MANUAL",
         )),
         (Some(a), None) => Ok(Priced {
             currency,
@@ -183,6 +227,8 @@ struct NewPayment<'a> {
     /// For a charge the buyer must accept: its return URL and commission.
     confirmation: Option<(Option<String>, Option<i32>)>,
     refund_availability: &'static str,
+    /// The due date, and whether it is strict.
+    due: Option<(DateTime<Utc>, bool)>,
 }
 
 async fn insert_payment(
@@ -221,6 +267,15 @@ async fn insert_payment(
         return_url: Set(new.confirmation.as_ref().and_then(|(url, _)| url.clone())),
         commission_percent: Set(new.confirmation.as_ref().and_then(|(_, c)| *c)),
         refund_availability: Set(new.refund_availability.into()),
+        due_at: Set(new.due.map(|(at, _)| at)),
+        due_strict: Set(new.due.is_some_and(|(_, strict)| strict)),
+        sent_at: Set(None),
+        viewed_at: Set(None),
+        authorized_at: Set(None),
+        paid_at: Set(None),
+        cleared_at: Set(None),
+        settled_at: Set(None),
+        chargeback_amount: Set(0),
         created_at: Set(now),
         updated_at: Set(now),
     }
@@ -275,7 +330,12 @@ pub async fn create_payment(
         }
         _ => input.items.clone(),
     };
-    let priced = price(input.amount, &items, &input.currency)?;
+    let priced = price(
+        input.amount,
+        &items,
+        &input.currency,
+        input.capture_method == CaptureMethod::Manual && !input.require_confirmation,
+    )?;
     check_text(&input.client_reference, "clientReference", 200)?;
     check_text(&input.description, "description", 1000)?;
     check_metadata(&input.metadata)?;
@@ -309,6 +369,7 @@ pub async fn create_payment(
         Some(at) => at,
         None => Utc::now() + CHECKOUT_VALIDITY,
     };
+    let due = due_date(&input)?;
     let txn = gw.db.begin().await?;
     if let Some(id) = input.customer_id {
         customers::get(&txn, caller, id).await.map_err(|_| {
@@ -333,6 +394,7 @@ pub async fn create_payment(
                 .require_confirmation
                 .then(|| (input.return_url.clone(), input.commission_percent)),
             refund_availability: refund_availability(&input.refund_availability)?,
+            due,
         },
         PaymentStatus::Created,
     )
@@ -366,7 +428,7 @@ pub async fn charge_customer(
     input: ChargeCustomerInput,
     claim: Option<Claim>,
 ) -> Result<Value> {
-    let priced = price(input.amount, &input.items, &input.currency)?;
+    let priced = price(input.amount, &input.items, &input.currency, false)?;
     check_text(&input.client_reference, "clientReference", 200)?;
     check_text(&input.description, "description", 1000)?;
     check_metadata(&input.metadata)?;
@@ -394,6 +456,7 @@ pub async fn charge_customer(
             force_recurring: false,
             confirmation: None,
             refund_availability: "ALL",
+            due: None,
         },
         PaymentStatus::Created,
     )
@@ -493,6 +556,7 @@ pub async fn create_for_paylink(
             force_recurring: false,
             confirmation: None,
             refund_availability: "ALL",
+            due: None,
         },
         PaymentStatus::Created,
     )

@@ -1,12 +1,13 @@
 //! Capture, release, refund and cancel. Each checks the amounts against the ledger under the
 //! payment's row lock, records a PENDING operation and its job, and waits for the worker.
 use chrono::Utc;
+use entity::operation;
 use entity::payment;
-use sea_orm::{Set, TransactionTrait};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set, TransactionTrait};
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::{answer, insert_operation, kind, lock, status_of, transition};
+use super::{answer, insert_operation, kind, lock, op_status, status_of, transition};
 use crate::error::{Result, ServiceError};
 use crate::gateway::Gateway;
 use crate::idempotency::Claim;
@@ -60,6 +61,7 @@ fn busy_or_invalid(status: PaymentStatus, allowed: &str, what: &str) -> ServiceE
     }
 }
 
+/// Starts an operation and waits (up to the charge deadline) for the acquirer's answer.
 async fn start(
     gw: &Gateway,
     caller: &Caller,
@@ -67,11 +69,32 @@ async fn start(
     claim: Option<Claim>,
     plan: impl FnOnce(&payment::Model, PaymentStatus) -> Result<Plan>,
 ) -> Result<Value> {
+    let (value, operation_id) = begin(gw, caller, id, claim, plan).await?;
+    gw.wait_for_operation(operation_id).await?;
+    Ok(value)
+}
+
+/// In one transaction under the payment's lock: the plan, the PENDING operation, the move
+/// to the pending status and the job; then hands the job to the queue.
+async fn begin(
+    gw: &Gateway,
+    caller: &Caller,
+    id: Uuid,
+    claim: Option<Claim>,
+    plan: impl FnOnce(&payment::Model, PaymentStatus) -> Result<Plan>,
+) -> Result<(Value, Uuid)> {
     let txn = gw.db.begin().await?;
     let p = lock(&txn, caller, id).await?;
     let plan = plan(&p, status_of(&p)?)?;
     let op = insert_operation(&txn, &p, plan.kind, plan.amount, plan.reason.clone()).await?;
-    let reason = format!("{} of {} requested", plan.kind.to_lowercase(), plan.amount);
+    let reason = match &plan.reason {
+        Some(why) => format!(
+            "{} of {} requested: {why}",
+            plan.kind.to_lowercase(),
+            plan.amount
+        ),
+        None => format!("{} of {} requested", plan.kind.to_lowercase(), plan.amount),
+    };
     let mut row: payment::ActiveModel = p.clone().into();
     if let Some(method) = plan.payment_method_id {
         row.payment_method_id = Set(Some(method));
@@ -100,8 +123,7 @@ async fn start(
     }
     txn.commit().await?;
     gw.dispatch(job.id).await;
-    gw.wait_for_operation(op.id).await?;
-    Ok(value)
+    Ok((value, op.id))
 }
 
 /// Captures `amount` (default: all that remains authorized); several partial captures are
@@ -161,6 +183,31 @@ pub async fn release(
     .await
 }
 
+/// The scheduled release of a hold not captured within `hold_release_after`. It does not
+/// wait for the acquirer: the worker finishes it like any release.
+pub async fn release_stale_hold(gw: &Gateway, p: &payment::Model) -> Result<()> {
+    let caller = Caller::system(p.merchant_id, &p.mode);
+    let cutoff = Utc::now()
+        - chrono::Duration::from_std(gw.settings.hold_release_after)
+            .map_err(|e| ServiceError::Config(format!("hold release: {e}")))?;
+    begin(gw, &caller, p.id, None, |p, status| {
+        // Checked again under the lock: it may have been captured or released meanwhile.
+        if status != Hold || capturable(p) == 0 || p.authorized_at.is_none_or(|at| at > cutoff) {
+            return Err(ServiceError::InvalidState("no longer a stale hold".into()));
+        }
+        Ok(Plan {
+            kind: kind::RELEASE,
+            amount: capturable(p),
+            pending: PendingRelease,
+            event: "payment.pending_release",
+            reason: Some("not captured in time: released automatically".into()),
+            payment_method_id: None,
+        })
+    })
+    .await
+    .map(|_| ())
+}
+
 /// Refunds `amount` (default: all that remains refundable); never more than was captured.
 pub async fn refund(
     gw: &Gateway,
@@ -178,8 +225,12 @@ pub async fn refund(
         ));
     }
     start(gw, caller, id, claim, |p, status| {
-        if status != Paid {
-            return Err(busy_or_invalid(status, "PAID", "refunded"));
+        if !status.is_captured() {
+            return Err(busy_or_invalid(
+                status,
+                "PAID, CLEARED or SETTLED",
+                "refunded",
+            ));
         }
         if refundable(p) == 0 {
             return Err(ServiceError::InvalidState(
@@ -214,7 +265,9 @@ pub async fn refund(
     .await
 }
 
-/// Cancels a payment that was never sent to the acquirer.
+/// Cancels a payment not yet authorized. A cancel that arrives while its authorization is
+/// in flight (Payer's race) cancels it at once: if the authorization still goes through,
+/// the worker releases it (see `outcome::reverse_after_cancel`).
 pub async fn cancel(
     gw: &Gateway,
     caller: &Caller,
@@ -224,19 +277,71 @@ pub async fn cancel(
     let txn = gw.db.begin().await?;
     let p = lock(&txn, caller, id).await?;
     let status = status_of(&p)?;
-    if status != Created {
+    let reason = if status.is_payable() {
+        "cancelled by the merchant"
+    } else if matches!(status, PendingCharge | PendingExecute)
+        && authorization_in_flight(&txn, p.id).await?
+    {
+        "cancelled by the merchant while the authorization was in flight; it is released if it goes through"
+    } else {
         return Err(ServiceError::InvalidState(format!(
-            "the payment is {status}; only a payment not yet authorized (CREATED) can be cancelled"
+            "the payment is {status}; only a payment not yet authorized (CREATED, SENT, VIEWED, OVERDUE, or with its authorization in flight) can be cancelled"
         )));
-    }
+    };
     transition(
         &txn,
         &p,
         p.clone().into(),
         Cancelled,
-        "cancelled by the merchant",
+        reason,
         None,
         "payment.cancelled",
+    )
+    .await?;
+    let value = answer(p.id);
+    if let Some(claim) = claim {
+        claim.complete(&txn, &value).await?;
+    }
+    txn.commit().await?;
+    Ok(value)
+}
+
+/// Whether the operation a pending payment waits for is its charge or authorization (and
+/// not, say, the capture of an activation).
+async fn authorization_in_flight(conn: &impl ConnectionTrait, payment_id: Uuid) -> Result<bool> {
+    let pending = operation::Entity::find()
+        .filter(operation::Column::PaymentId.eq(payment_id))
+        .filter(operation::Column::Status.eq(op_status::PENDING))
+        .all(conn)
+        .await?;
+    Ok(!pending.is_empty()
+        && pending
+            .iter()
+            .all(|op| matches!(op.kind.as_str(), kind::CHARGE | kind::AUTHORIZE)))
+}
+
+/// Chip's "sent": records that the merchant sent the buyer the invoice link (CREATED →
+/// SENT). Sending again only notes the new time.
+pub async fn send(gw: &Gateway, caller: &Caller, id: Uuid, claim: Option<Claim>) -> Result<Value> {
+    let txn = gw.db.begin().await?;
+    let p = lock(&txn, caller, id).await?;
+    let status = status_of(&p)?;
+    if !status.is_payable() || p.checkout_code.is_none() {
+        return Err(ServiceError::InvalidState(format!(
+            "the payment is {status}; only a payment waiting for its buyer (CREATED, SENT, VIEWED, OVERDUE) can be sent"
+        )));
+    }
+    let mut row: payment::ActiveModel = p.clone().into();
+    row.sent_at = Set(Some(Utc::now()));
+    let to = if status == Created { Sent } else { status };
+    transition(
+        &txn,
+        &p,
+        row,
+        to,
+        "the invoice link was sent to the buyer",
+        None,
+        "payment.sent",
     )
     .await?;
     let value = answer(p.id);
@@ -306,11 +411,18 @@ pub async fn charge_with_token(
         return Err(invalid("CARD_EXPIRED", "the token's card has expired"));
     }
     start(gw, caller, id, claim, |p, status| {
-        if status != Created {
+        if !status.is_payable() {
             return Err(busy_or_invalid(
                 status,
-                "CREATED",
+                "CREATED (or SENT, VIEWED, OVERDUE)",
                 "charged with a recurring token",
+            ));
+        }
+        if p.amount == 0 {
+            return Err(ServiceError::invalid(
+                "ZERO_AMOUNT",
+                &["id"],
+                "a zero-amount payment is a card check: the buyer pays it on its hosted page",
             ));
         }
         Ok(Plan {

@@ -1,21 +1,25 @@
 //! Payments: creation, the money operations, their outcomes, and queries. Amounts and
 //! statuses change only here, inside a transaction that holds the payment's row lock.
+mod chargeback;
 mod create;
 mod fallback;
 mod lifecycle;
 mod outcome;
 mod query;
+mod schedule;
 
+pub use chargeback::{ChargebackNotice, chargeback};
 pub use create::{
     CaptureMethod, ChargeCustomerInput, CreatePaymentInput, charge_customer, create_for_paylink,
     create_payment,
 };
 pub use fallback::charge_with_fallback;
 pub use lifecycle::{
-    activate, cancel, capturable, capture, charge_with_token, refund, refundable, release,
+    activate, cancel, capturable, capture, charge_with_token, refund, refundable, release, send,
 };
 pub use outcome::{apply_answer, mark_inconclusive, operation_request};
 pub use query::{PaymentFilter, get, items, list, operations, status_history};
+pub use schedule::{Swept, run_schedules};
 
 use chrono::Utc;
 use entity::{operation, payment, status_history as history};
@@ -36,6 +40,8 @@ pub mod kind {
     pub const CAPTURE: &str = "CAPTURE";
     pub const RELEASE: &str = "RELEASE";
     pub const REFUND: &str = "REFUND";
+    /// Money the card holder's bank took back; recorded from the acquirer's notification.
+    pub const CHARGEBACK: &str = "CHARGEBACK";
 }
 
 /// Operation statuses.

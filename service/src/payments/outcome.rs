@@ -75,9 +75,18 @@ pub async fn operation_request(
     Ok(Some(req))
 }
 
-/// The status a payment returns to when an operation on it fails.
-fn settled_status(p: &payment::Model) -> PaymentStatus {
-    if p.captured_amount > 0 { Paid } else { Hold }
+/// The status a payment returns to when an operation on it ends without closing it: where
+/// its captured money stands in clearing (PAID, CLEARED, SETTLED), or HOLD.
+pub(crate) fn settled_status(p: &payment::Model) -> PaymentStatus {
+    if p.settled_at.is_some() {
+        Settled
+    } else if p.cleared_at.is_some() {
+        Cleared
+    } else if p.captured_amount > 0 {
+        Paid
+    } else {
+        Hold
+    }
 }
 
 /// Applies a definite answer: the operation, the payment's amounts and status, the history
@@ -100,8 +109,9 @@ pub async fn apply_answer(
         txn.commit().await?;
         return Ok(());
     }
+    let now = Utc::now();
     let mut op_row: operation::ActiveModel = op.clone().into();
-    op_row.updated_at = Set(Utc::now());
+    op_row.updated_at = Set(now);
     let mut pay: payment::ActiveModel = p.clone().into();
     let status = status_of(&p)?;
     let (to, event, reason) = match answer {
@@ -115,40 +125,50 @@ pub async fn apply_answer(
             op_row.acquirer_reference = Set(Some(ap.id.clone()));
             let amount = op.amount;
             match op.kind.as_str() {
-                kind::CHARGE => {
+                kind::CHARGE | kind::AUTHORIZE => {
                     pay.acquirer_reference = Set(Some(ap.id.clone()));
                     pay.authorized_amount = Set(amount);
-                    pay.captured_amount = Set(amount);
+                    pay.authorized_at = Set(Some(now));
                     pay.is_recurring_token = Set(p.force_recurring);
-                    (Paid, "payment.paid", "charged")
-                }
-                kind::AUTHORIZE if p.require_confirmation => {
-                    pay.acquirer_reference = Set(Some(ap.id.clone()));
-                    pay.authorized_amount = Set(amount);
-                    pay.is_recurring_token = Set(p.force_recurring);
-                    (
-                        Accepted,
-                        "payment.accepted",
-                        "accepted by the buyer; authorized",
-                    )
-                }
-                kind::AUTHORIZE => {
-                    pay.acquirer_reference = Set(Some(ap.id.clone()));
-                    pay.authorized_amount = Set(amount);
-                    pay.is_recurring_token = Set(p.force_recurring);
-                    (Hold, "payment.hold", "authorized")
-                }
-                kind::CAPTURE if status == PendingExecute => {
-                    pay.captured_amount = Set(p.captured_amount + amount);
-                    (Paid, "payment.paid", "activated: captured")
+                    if op.kind == kind::CHARGE {
+                        pay.captured_amount = Set(amount);
+                        pay.paid_at = Set(Some(now));
+                        (Paid, "payment.paid", "charged")
+                    } else if p.require_confirmation {
+                        (
+                            Accepted,
+                            "payment.accepted",
+                            "accepted by the buyer; authorized",
+                        )
+                    } else if amount == 0 {
+                        // A zero-amount authorization checks the card, which is kept.
+                        pay.is_recurring_token = Set(true);
+                        (
+                            Preauthorized,
+                            "payment.preauthorized",
+                            "card checked by a zero-amount authorization; card saved",
+                        )
+                    } else {
+                        (Hold, "payment.hold", "authorized")
+                    }
                 }
                 kind::CAPTURE => {
                     pay.captured_amount = Set(p.captured_amount + amount);
-                    (Paid, "payment.captured", "captured")
+                    if p.captured_amount + amount + p.released_amount == p.authorized_amount {
+                        pay.paid_at = Set(Some(now));
+                    }
+                    if status == PendingExecute {
+                        (Paid, "payment.paid", "activated: captured")
+                    } else {
+                        (Paid, "payment.captured", "captured")
+                    }
                 }
                 kind::RELEASE => {
                     pay.released_amount = Set(p.released_amount + amount);
                     let left = p.authorized_amount - p.captured_amount - p.released_amount - amount;
+                    if left == 0 && p.captured_amount > 0 {
+                        pay.paid_at = Set(Some(now));
+                    }
                     let to = if p.captured_amount > 0 {
                         Paid
                     } else if left > 0 {
@@ -165,7 +185,7 @@ pub async fn apply_answer(
                         if refunded == p.captured_amount {
                             Refunded
                         } else {
-                            Paid
+                            settled_status(&p)
                         },
                         "payment.refunded",
                         "refunded",
@@ -221,7 +241,16 @@ pub async fn apply_answer(
         }
     };
     let op = op_row.update(&txn).await?;
-    if status.is_terminal() || !status.can_move_to(to) {
+    if status == Cancelled && matches!(answer, AcquirerAnswer::Approved(_)) {
+        // Payer's race: the merchant cancelled while this was in flight. The payment stays
+        // CANCELLED; its ledger records the money, and what was taken is given back.
+        if matches!(op.kind.as_str(), kind::CHARGE | kind::AUTHORIZE) {
+            let p = save_amounts(&txn, pay, &op, "payment.authorized_after_cancel").await?;
+            reverse_after_cancel(&txn, &p, &op).await?;
+        } else {
+            save_amounts(&txn, pay, &op, event).await?;
+        }
+    } else if status.is_terminal() || !status.can_move_to(to) {
         // A late answer never moves a payment out of a terminal status; it is kept in the
         // ledger for reconciliation.
         tracing::warn!(payment_id = %p.id, %status, %to, "late acquirer answer left the status as it was");
@@ -231,12 +260,59 @@ pub async fn apply_answer(
             (None, r) => r.to_string(),
         };
         let updated = transition(&txn, &p, pay, to, &reason, Some(op.id), event).await?;
-        if matches!(to, Paid | Hold) && matches!(op.kind.as_str(), kind::CHARGE | kind::AUTHORIZE) {
+        if matches!(to, Paid | Hold | Preauthorized)
+            && matches!(op.kind.as_str(), kind::CHARGE | kind::AUTHORIZE)
+        {
             crate::checkout::after_success(&txn, &updated).await?;
         }
     }
     jobs::finish(&txn, job_id).await?;
     txn.commit().await?;
+    Ok(())
+}
+
+/// Saves a terminal payment's amounts without moving its status, with the event.
+async fn save_amounts(
+    conn: &impl ConnectionTrait,
+    mut pay: payment::ActiveModel,
+    op: &operation::Model,
+    event: &str,
+) -> Result<payment::Model> {
+    pay.updated_at = Set(Utc::now());
+    let p = pay.update(conn).await?;
+    tracing::info!(payment_id = %p.id, operation_id = %op.id, kind = %op.kind, "a cancelled payment's ledger updated");
+    crate::events::record_payment_event(conn, event, &p).await?;
+    Ok(p)
+}
+
+/// An authorization (or charge) that went through after its payment was cancelled: a
+/// release (or refund) of all of it, sent like any other operation.
+async fn reverse_after_cancel(
+    conn: &impl ConnectionTrait,
+    p: &payment::Model,
+    op: &operation::Model,
+) -> Result<()> {
+    let (reverse, amount) = if op.kind == kind::CHARGE {
+        (kind::REFUND, p.captured_amount - p.refunded_amount)
+    } else {
+        (kind::RELEASE, super::capturable(p))
+    };
+    if amount <= 0 {
+        return Ok(());
+    }
+    let reason = format!(
+        "the {} went through after the payment was cancelled: given back automatically",
+        op.kind.to_lowercase()
+    );
+    let undo = super::insert_operation(conn, p, reverse, amount, Some(reason)).await?;
+    jobs::insert(
+        conn,
+        &JobPayload::AcquirerCall {
+            operation_id: undo.id,
+        },
+        Utc::now(),
+    )
+    .await?;
     Ok(())
 }
 

@@ -1,0 +1,97 @@
+//! The purchase lifecycle: due dates, sent/viewed, authorization and clearing times, and
+//! chargebacks on `payments`. A database made from the current entities already has these
+//! columns (migration 1 creates tables from them), so each is added only when missing.
+use crate::util::create_indexes;
+use sea_orm_migration::prelude::*;
+
+#[derive(DeriveMigrationName)]
+pub struct Migration;
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Time,
+    Flag,
+    Money,
+}
+
+const COLUMNS: &[(&str, Kind)] = &[
+    ("due_at", Kind::Time),
+    ("due_strict", Kind::Flag),
+    ("sent_at", Kind::Time),
+    ("viewed_at", Kind::Time),
+    ("authorized_at", Kind::Time),
+    ("paid_at", Kind::Time),
+    ("cleared_at", Kind::Time),
+    ("settled_at", Kind::Time),
+    ("chargeback_amount", Kind::Money),
+];
+
+/// The scheduled jobs find their payments by status and time; chargeback notifications
+/// find theirs by the acquirer's reference.
+const INDEXES: &[(&str, &str, &str, bool)] = &[
+    ("ix_payments_due", "payments", "status, due_at", false),
+    (
+        "ix_payments_authorized",
+        "payments",
+        "status, authorized_at",
+        false,
+    ),
+    ("ix_payments_paid", "payments", "status, paid_at", false),
+    (
+        "ix_payments_cleared",
+        "payments",
+        "status, cleared_at",
+        false,
+    ),
+    (
+        "ix_payments_acquirer_reference",
+        "payments",
+        "acquirer_reference",
+        false,
+    ),
+];
+
+#[async_trait::async_trait]
+impl MigrationTrait for Migration {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        for (name, kind) in COLUMNS {
+            if manager.has_column("payments", name).await? {
+                continue;
+            }
+            let mut col = ColumnDef::new(Alias::new(*name));
+            match kind {
+                Kind::Time => col.timestamp_with_time_zone().null(),
+                Kind::Flag => col.boolean().not_null().default(false),
+                Kind::Money => col.big_integer().not_null().default(0),
+            };
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table(Alias::new("payments"))
+                        .add_column(&mut col)
+                        .to_owned(),
+                )
+                .await?;
+        }
+        create_indexes(manager, INDEXES).await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let db = manager.get_connection();
+        for (name, _, _, _) in INDEXES {
+            db.execute_unprepared(&format!("DROP INDEX IF EXISTS {name}"))
+                .await?;
+        }
+        for (name, _) in COLUMNS {
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table(Alias::new("payments"))
+                        .drop_column(Alias::new(*name))
+                        .to_owned(),
+                )
+                .await?;
+        }
+        Ok(())
+    }
+}
