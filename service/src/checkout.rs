@@ -21,8 +21,8 @@ use crate::{customers, paylinks};
 /// What a code leads to.
 #[derive(Clone, Debug)]
 pub enum Target {
-    Paylink(paylink::Model),
-    Payment(payment::Model),
+    Paylink(Box<paylink::Model>),
+    Payment(Box<payment::Model>),
 }
 
 /// A line on the page.
@@ -121,13 +121,13 @@ pub async fn find(gw: &Gateway, code: &str) -> Result<Option<Target>> {
         return Ok(None);
     }
     if let Some(link) = paylinks::by_code(&gw.db, code).await? {
-        return Ok(Some(Target::Paylink(link)));
+        return Ok(Some(Target::Paylink(Box::new(link))));
     }
     Ok(payment::Entity::find()
         .filter(payment::Column::CheckoutCode.eq(code))
         .one(&gw.db)
         .await?
-        .map(Target::Payment))
+        .map(|p| Target::Payment(Box::new(p))))
 }
 
 /// The payment a paylink's page is paying now (a CREATED one), if any.
@@ -697,7 +697,7 @@ pub async fn find_confirmation(gw: &Gateway, id: &str) -> Result<Option<Target>>
         .filter(payment::Column::RequireConfirmation.eq(true))
         .one(&gw.db)
         .await?
-        .map(Target::Payment))
+        .map(|p| Target::Payment(Box::new(p))))
 }
 
 /// The buyer declines a charge: DECLINED, for good.

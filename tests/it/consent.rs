@@ -4,14 +4,10 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::on_both_backends;
-use crate::paylinks::{card, post_form};
+use crate::paylinks::{card, fields, post_form};
 use crate::support::{Backend, Options, TestApp};
 
 const CREATE: &str = "mutation($i: CreatePaymentInput!) { createPayment(input: $i) { payment { id status amount confirmationUrl checkoutUrl commissionAmount netAmount isRecurringToken } errors { code field message } } }";
-
-fn fields<'a>(v: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
-    v.iter().map(|(k, v)| (*k, v.as_str())).collect()
-}
 
 async fn consent_charge(app: &TestApp) -> Value {
     let input = json!({"requireConfirmation": true, "name": "Premium plan", "price": 1999, "quantity": 3,

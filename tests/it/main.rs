@@ -11,6 +11,7 @@ mod crash;
 mod idempotency;
 mod lifecycle;
 mod paylinks;
+mod purchase;
 mod queries;
 mod validation;
 mod webhooks;

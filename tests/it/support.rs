@@ -399,3 +399,38 @@ macro_rules! on_both_backends {
         }
     };
 }
+
+/// Like `on_both_backends!`, with the app spawned with these `Options`.
+#[macro_export]
+macro_rules! on_both_backends_with {
+    ($name:ident, $opts:expr) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn on_sqlite() {
+                super::$name(
+                    $crate::support::TestApp::spawn_with($crate::support::Backend::Sqlite, $opts)
+                        .await,
+                )
+                .await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn on_postgres_and_redis() {
+                if !$crate::support::pg_enabled() {
+                    return;
+                }
+                super::$name(
+                    $crate::support::TestApp::spawn_with(
+                        $crate::support::Backend::PostgresRedis,
+                        $opts,
+                    )
+                    .await,
+                )
+                .await;
+            }
+        }
+    };
+}
