@@ -298,15 +298,24 @@ pub fn buyer_allowed(gw: &Gateway, view: &View, token: Option<&str>) -> Result<b
 /// The buyer's stored cards, offered on a buyer-locked page.
 pub async fn stored_cards(gw: &Gateway, view: &View) -> Result<Vec<payment_method::Model>> {
     match (&view.target, view.buyer) {
+        // A buyer-locked paylink (its link carries the buyer's token), or a charge the
+        // buyer accepts on its confirmation page (LiveChat: with a stored card or a new one).
         (Target::Paylink(l), Some(buyer)) if l.buyer_customer_id.is_some() => {
-            Ok(customers::payment_methods(&gw.db, buyer)
-                .await?
-                .into_iter()
-                .filter(|m| !customers::is_expired(m))
-                .collect())
+            usable_cards(gw, buyer).await
+        }
+        (Target::Payment(p), Some(buyer)) if p.require_confirmation => {
+            usable_cards(gw, buyer).await
         }
         _ => Ok(vec![]),
     }
+}
+
+async fn usable_cards(gw: &Gateway, buyer: Uuid) -> Result<Vec<payment_method::Model>> {
+    Ok(customers::payment_methods(&gw.db, buyer)
+        .await?
+        .into_iter()
+        .filter(|m| !customers::is_expired(m))
+        .collect())
 }
 
 /// A card as typed on the form.

@@ -130,6 +130,39 @@ async fn a_buyer_declines_and_goes_back(app: TestApp) {
 }
 on_both_backends!(a_buyer_declines_and_goes_back);
 
+async fn a_buyer_accepts_with_a_stored_card(app: TestApp) {
+    let customer = app.create_customer().await;
+    let card = app.add_card(&customer, "5555555555554444").await;
+    let input = json!({"requireConfirmation": true, "name": "Seat upgrade", "price": 2500, "quantity": 1,
+                       "currency": "EUR", "returnUrl": "https://shop.example/back", "customerId": customer});
+    let r = app.gql(CREATE, json!({"i": input})).await["createPayment"].clone();
+    let p = r["payment"].clone();
+    let url = p["confirmationUrl"].as_str().unwrap().to_string();
+    let html = browser()
+        .get(&url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains(&format!("value=\"{card}\"")) && html.contains("ending in 4444"),
+        "the stored card is offered: {html}"
+    );
+    let (status, location, _) =
+        post_form(&url, &[("stored", card.as_str()), ("action", "pay")]).await;
+    assert_eq!(status, 303, "{location:?}");
+    let accepted = app.payment(p["id"].as_str().unwrap()).await;
+    assert_eq!(accepted["status"], "ACCEPTED", "{accepted}");
+    let paid = app
+        .payment_mutation("activatePayment", json!({"id": p["id"]}))
+        .await;
+    assert_eq!(paid["payment"]["status"], "PAID", "{paid}");
+    assert_eq!(paid["payment"]["capturedAmount"], 2500);
+}
+on_both_backends!(a_buyer_accepts_with_a_stored_card);
+
 /// A payment paid on its hosted page with forceRecurring: its id is a recurring token.
 async fn recurring_token(app: &TestApp, number: &str) -> String {
     let p = app
