@@ -7,11 +7,16 @@
 //   E2E_CHROMIUM     the browser binary (default /usr/bin/chromium)
 //   E2E_SCREENSHOTS  where the README screenshots go (default ../docs next to this file)
 //
-// The buyer is sent back to a tiny HTTP server this script starts on 127.0.0.1 (redirectUri
-// and cancelUri point at it), so the browser really loads the merchant's pages.
+// The buyer is sent back to a tiny HTTP server this script starts on 127.0.0.1 (redirectUri,
+// cancelUri and a consent charge's returnUrl point at it), so the browser really loads the
+// merchant's pages.
+//
+// Tests 11–14 cover createPayment's own pages: consent charges (/confirm/{id}), a zero-amount
+// card check, SENT → VIEWED and a strict due date. The due date needs the server's schedule to
+// run often (run-browser.sh starts it with PAYGATE_SCHEDULE_INTERVAL_MS=200).
 //
 // Prints one `ok - …` / `not ok - …` line per check and ends with `N passed, M failed`.
-// Exits 1 if any check failed. Overall timeout: 120 s; each test has its own 30 s limit so one
+// Exits 1 if any check failed. Overall timeout: 180 s; each test has its own 30 s limit so one
 // hanging test does not take the others with it.
 import http from "node:http";
 import fs from "node:fs";
@@ -19,7 +24,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 
-const OVERALL_TIMEOUT_MS = 120_000;
+const OVERALL_TIMEOUT_MS = 180_000;
 const TEST_TIMEOUT_MS = 30_000;
 const STEP_TIMEOUT_MS = 15_000; // one navigation / one wait for an element
 const SCREENSHOT_MAX_BYTES = 300 * 1024;
@@ -167,19 +172,55 @@ async function paylink(id) {
   return data.paylink;
 }
 
-async function payment(id) {
-  const data = await gql(`query($id: ID!) { payment(id: $id) { id status amount } }`, { id });
+async function payment(id, fields = "id status amount") {
+  const data = await gql(`query($id: ID!) { payment(id: $id) { ${fields} } }`, { id });
   return data.payment;
+}
+
+/** createPayment(input) → its payment (`fields`), after checking `errors` is empty. */
+async function createPayment(input, fields) {
+  const data = await gql(
+    `mutation($input: CreatePaymentInput!) {
+       createPayment(input: $input) { payment { ${fields} } errors { code field message } }
+     }`,
+    { input },
+  );
+  const p = (await payload(data, "createPayment")).payment;
+  await assert(p && p.id, () => `createPayment: no payment: ${show(data)}`);
+  return p;
+}
+
+/** One of the mutations taking a CancelPaymentInput (activatePayment, sendPayment, …). */
+async function paymentMutation(name, id, fields = "status") {
+  const data = await gql(
+    `mutation($id: ID!) { ${name}(input: { id: $id }) { payment { ${fields} } errors { code message } } }`,
+    { id },
+  );
+  return (await payload(data, name)).payment;
+}
+
+/** Polls the payment until its status is one of `statuses`; answers it (or throws). */
+async function waitForStatus(id, statuses, timeoutMs = 10_000, fields = "id status") {
+  const until = Date.now() + timeoutMs;
+  let p;
+  for (;;) {
+    p = await payment(id, fields);
+    if (statuses.includes(p.status)) return p;
+    if (Date.now() > until) break;
+    await sleep(200);
+  }
+  throw new Error(`payment ${id} is ${p.status} after ${timeoutMs / 1000} s, expected ${statuses.join(" or ")}`);
 }
 
 // ---------------------------------------------------------------- the merchant's own site
 
-// redirectUri and cancelUri lead here, so the browser really lands somewhere.
+// redirectUri, cancelUri and returnUrl lead here, so the browser really lands somewhere.
+const LANDING_TITLES = { "/cancelled": "Order cancelled", "/back": "Back at the shop" };
 const landings = [];
 const merchant = http.createServer((req, res) => {
   const url = new URL(req.url, "http://127.0.0.1");
   landings.push(url);
-  const title = url.pathname === "/cancelled" ? "Order cancelled" : "Thank you";
+  const title = LANDING_TITLES[url.pathname] || "Thank you";
   res.writeHead(200, { "Content-Type": "text/html; charset=utf-8" });
   res.end(
     `<!doctype html><html lang="en"><title>${title}</title>` +
@@ -561,14 +602,10 @@ async function testAccessibility() {
   return wrapped.length ? `(${wrapped.join(", ")} labelled by a wrapping <label>)` : "";
 }
 
-async function testScreenshot() {
-  const link = await createPaylink();
-  const page = await newPage({ width: 1000, height: 900 });
-  await open(page, link.url);
-  const file = path.join(SHOTS, "checkout.png");
-  await page.screenshot({ path: file, fullPage: true });
+/** The screenshot size check: each of `files` in SHOTS exists and is ≤ 300 KB. */
+async function checkShots(files) {
   const sizes = [];
-  for (const f of ["checkout.png", "checkout-errors.png"]) {
+  for (const f of files) {
     const p = path.join(SHOTS, f);
     await assert(fs.existsSync(p), `${p} was not written`);
     const size = fs.statSync(p).size;
@@ -576,6 +613,173 @@ async function testScreenshot() {
     sizes.push(`${f} ${Math.round(size / 1024)} KB`);
   }
   return `(${sizes.join(", ")})`;
+}
+
+async function testScreenshot() {
+  const link = await createPaylink();
+  const page = await newPage({ width: 1000, height: 900 });
+  await open(page, link.url);
+  const file = path.join(SHOTS, "checkout.png");
+  await page.screenshot({ path: file, fullPage: true });
+  return checkShots(["checkout.png", "checkout-errors.png"]);
+}
+
+// ---------------------------------------------------------------- createPayment's own pages
+
+/** A charge the buyer must accept (LiveChat Direct Charges): 3 × 19.99 USD, 15 % commission. */
+async function createConsentCharge() {
+  const p = await createPayment(
+    {
+      requireConfirmation: true,
+      name: "Premium plan",
+      price: 1999,
+      quantity: 3,
+      currency: "USD",
+      returnUrl: `${LOCAL}/back`,
+      commissionPercent: 15,
+    },
+    "id status confirmationUrl commissionAmount netAmount",
+  );
+  await assert(p.status === "PENDING_CONFIRMATION", `new consent charge is ${p.status}, expected PENDING_CONFIRMATION`);
+  await assert(p.confirmationUrl, () => `no confirmationUrl: ${show(p)}`);
+  return p;
+}
+
+/** Asserts the page landed on the consent charge's returnUrl with ?id=<id>&type=direct_charge. */
+async function assertBack(page, res, id) {
+  const q = await assertLanded(page, res, "/back");
+  await assert(q.get("id") === id, `returnUrl query id=${q.get("id")}, expected ${id} (query ${q})`);
+  await assert(q.get("type") === "direct_charge", `returnUrl query type=${q.get("type")}, expected direct_charge (query ${q})`);
+}
+
+let merchantName = null;
+
+async function theMerchantName() {
+  if (merchantName === null) merchantName = (await gql("{ merchant { name } }")).merchant.name;
+  return merchantName;
+}
+
+async function testConsentAccept() {
+  const p = await createConsentCharge();
+  await assert(
+    String(p.commissionAmount) === "900" && String(p.netAmount) === "5097",
+    `commissionAmount ${p.commissionAmount}, netAmount ${p.netAmount}; expected 900 and 5097`,
+  );
+  const name = await theMerchantName();
+  const page = await newPage();
+  const res = await open(page, p.confirmationUrl);
+  await assert(res.status() === 200, async () => `GET ${p.confirmationUrl}: ${await where(page, res)}`);
+  const body = await page.innerText("body");
+  await assert(name && body.includes(name), `the merchant's name "${name}" is not on the page: "${body.slice(0, 300)}"`);
+  const rows = await page.$$eval("tbody tr", (trs) => trs.map((tr) => [...tr.cells].map((c) => c.innerText.trim())));
+  const row = rows.find((r) => r[0] && r[0].includes("Premium plan"));
+  await assert(row, `no "Premium plan" row in ${show(rows)}`);
+  await assert(row[1] === "3", `the quantity cell is "${row[1]}", expected 3 (row ${show(row)})`);
+  await assert(row[0].includes("19.99 USD"), `the price 19.99 USD is not in the row ${show(row)}`);
+  await assert(row[2].includes("59.97 USD"), `the row's amount is not 59.97 USD: ${show(row)}`);
+  const total = (await page.innerText("#total")).trim();
+  await assert(total.includes("59.97 USD"), `#total is "${total}", expected 59.97 USD`);
+  await assert(await page.isVisible("#accept"), "no visible Accept button (#accept)");
+  await assert(await page.isVisible("#decline"), "no visible Decline button (#decline)");
+  const accept = (await page.innerText("#accept")).trim();
+  await assert(/accept/i.test(accept), `#accept says "${accept}"`);
+  await page.screenshot({ path: path.join(SHOTS, "confirm.png"), fullPage: true });
+  await fillCard(page, { number: CARD_OK });
+  const back = await submit(page, "#accept");
+  await assertBack(page, back, p.id);
+  const accepted = await payment(p.id);
+  await assert(accepted.status === "ACCEPTED", `payment is ${accepted.status} after accepting, expected ACCEPTED`);
+  const activated = await paymentMutation("activatePayment", p.id);
+  await assert(
+    ["PAID", "PENDING_EXECUTE"].includes(activated.status),
+    `activatePayment answered ${activated.status}, expected PAID or PENDING_EXECUTE`,
+  );
+  const paid = await waitForStatus(p.id, ["PAID"]);
+  const shots = await checkShots(["confirm.png"]);
+  return `(activatePayment answered ${activated.status}, then ${paid.status}; ${shots.slice(1)}`;
+}
+
+async function testConsentDecline() {
+  const p = await createConsentCharge();
+  const page = await newPage();
+  const res = await open(page, p.confirmationUrl);
+  await assert(res.status() === 200, async () => `GET ${p.confirmationUrl}: ${await where(page, res)}`);
+  // Declining needs no card: the card fields must not stop the form in the browser.
+  const form = await page.$eval("#decline", (b) => ({
+    noValidate: b.form.noValidate || b.formNoValidate,
+    required: [...b.form.elements].filter((e) => e.required).map((e) => e.id || e.name),
+  }));
+  await assert(
+    form.noValidate || form.required.length === 0,
+    `the confirmation form validates required fields ${show(form.required)} before a decline`,
+  );
+  const back = await submit(page, "#decline");
+  await assertBack(page, back, p.id);
+  const declined = await payment(p.id);
+  await assert(declined.status === "DECLINED", `payment is ${declined.status} after declining, expected DECLINED`);
+  const again = await open(page, p.confirmationUrl);
+  await assert(again.status() === 410, async () => `the declined charge's page: expected HTTP 410, ${await where(page, again)}`);
+  await assert(!(await page.$("#accept")), "the declined charge's page still has an Accept button");
+  return form.required.length ? `(the form is novalidate; required: ${form.required.join(", ")})` : "";
+}
+
+async function testCardCheck() {
+  const p = await createPayment(
+    { amount: 0, currency: "EUR", captureMethod: "MANUAL", description: "Card check" },
+    "id checkoutUrl",
+  );
+  await assert(p.checkoutUrl, () => `no checkoutUrl: ${show(p)}`);
+  const page = await newPage();
+  const res = await open(page, p.checkoutUrl);
+  await assert(res.status() === 200, async () => `GET ${p.checkoutUrl}: ${await where(page, res)}`);
+  const button = (await page.innerText("#pay")).trim();
+  await assert(button.includes("Check and save card"), `#pay says "${button}", expected "Check and save card"`);
+  const done = await pay(page, CARD_OK);
+  // No redirectUri: the buyer stays on Paygate's receipt (which refreshes itself while pending).
+  const receipt = `${new URL(p.checkoutUrl).pathname.replace(/\/+$/, "")}/receipt`;
+  let title = "";
+  for (const until = Date.now() + 10_000; Date.now() < until; await sleep(250)) {
+    const here = new URL(page.url());
+    if (here.origin === new URL(API).origin && here.pathname === receipt) {
+      title = await page.innerText("h1").catch(() => "");
+      if (title.includes("Card saved")) break;
+    }
+  }
+  await assert(title.includes("Card saved"), async () => `expected the receipt ${receipt} saying "Card saved", ${await where(page, done)}`);
+  const shown = new URL(page.url()).searchParams.get("payment");
+  await assert(shown === null || shown === p.id, `the receipt is for payment ${shown}, expected ${p.id}`);
+  const after = await payment(p.id, "id status isRecurringToken");
+  await assert(after.status === "PREAUTHORIZED", `payment is ${after.status}, expected PREAUTHORIZED`);
+  await assert(after.isRecurringToken === true, `isRecurringToken is ${after.isRecurringToken}, expected true`);
+}
+
+async function testSentViewedDue() {
+  // Created first, so its due date passes while the SENT/VIEWED half runs.
+  const dueAt = new Date(Date.now() + 1500).toISOString();
+  const due = await createPayment(
+    { amount: 1500, currency: "EUR", dueAt, dueStrict: true },
+    "id status checkoutUrl dueStrict",
+  );
+  await assert(due.dueStrict === true, `dueStrict is ${due.dueStrict}`);
+  const p = await createPayment({ amount: 1500, currency: "EUR" }, "id status checkoutUrl");
+  await assert(p.status === "CREATED", `new payment is ${p.status}, expected CREATED`);
+  const sent = await paymentMutation("sendPayment", p.id, "status sentAt");
+  await assert(sent.status === "SENT", `sendPayment answered ${sent.status}, expected SENT`);
+  await assert(sent.sentAt, `sendPayment answered no sentAt: ${show(sent)}`);
+  const page = await newPage();
+  const res = await open(page, p.checkoutUrl);
+  await assert(res.status() === 200, async () => `GET ${p.checkoutUrl}: ${await where(page, res)}`);
+  await assert(await page.$("#pay"), "the sent payment's page has no Pay button");
+  const viewed = await payment(p.id, "id status viewedAt");
+  await assert(viewed.status === "VIEWED", `payment is ${viewed.status} after opening its page, expected VIEWED`);
+  await assert(viewed.viewedAt, "viewedAt is not set");
+  const expired = await waitForStatus(due.id, ["EXPIRED"], 10_000);
+  const late = await open(page, due.checkoutUrl);
+  await assert(late.status() === 410, async () => `past a strict due date: expected HTTP 410, ${await where(page, late)}`);
+  const text = await page.innerText("body");
+  await assert(text.includes("past its due date"), `the 410 page says "${text.slice(0, 200)}", expected "past its due date"`);
+  await assert(!(await page.$("#pay")), "the expired page still has a Pay button");
+  return `(${expired.status} ${((Date.now() - Date.parse(dueAt)) / 1000).toFixed(1)} s after dueAt at the latest)`;
 }
 
 // ---------------------------------------------------------------- main
@@ -647,6 +851,10 @@ async function main() {
     await assert(errorsShot, "checkout-errors.png was not taken (test 3 failed before it)");
     return testScreenshot();
   });
+  await runTest("11. consent charge: /confirm page shows merchant, Premium plan, 3 × 19.99 USD = 59.97 USD; accept with 4242… → returnUrl ?type=direct_charge, ACCEPTED; activatePayment → PAID; docs/confirm.png ≤ 300 KB", testConsentAccept);
+  await runTest("12. consent charge declined without a card → returnUrl ?type=direct_charge, DECLINED; the page then answers 410", testConsentDecline);
+  await runTest("13. zero-amount MANUAL payment: 'Check and save card' → receipt 'Card saved'; PREAUTHORIZED, isRecurringToken", testCardCheck);
+  await runTest("14. sendPayment → SENT, opening the page → VIEWED; a strict due date → EXPIRED and a 410 'past its due date' page", testSentViewedDue);
 
   clearTimeout(overall);
   await finish();

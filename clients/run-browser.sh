@@ -7,9 +7,10 @@
 #   bash clients/run-browser.sh
 # Installs chromium + chromium-driver with apt-get when /usr/bin/chromium is missing (fails if
 # that fails), runs `npm ci` in clients/ when playwright-core is not installed. Every process it
-# starts is stopped on exit. It writes docs/checkout.png and docs/checkout-errors.png (the
-# README's screenshots). The last line is `N passed, M failed`; the exit status is 1 if anything
-# failed.
+# starts is stopped on exit. It writes docs/checkout.png, docs/checkout-errors.png and
+# docs/confirm.png (the README's screenshots). `paygate all` runs its schedule every 200 ms
+# (PAYGATE_SCHEDULE_INTERVAL_MS) so a due date passes within the test. The last line is
+# `N passed, M failed`; the exit status is 1 if anything failed.
 #
 # Settings: PAYGATE_BIN (default target/debug/paygate), E2E_CHROMIUM (default /usr/bin/chromium),
 # E2E_KEEP_TMP=1 keeps the temp dir (paygate log, SQLite files).
@@ -168,6 +169,7 @@ start "paygate all" "$TMPDIR_RUN/all.log" \
   PAYGATE_ADDR="127.0.0.1:$api_port" \
   PAYGATE_SIMULATOR_ADDR="127.0.0.1:$sim_port" \
   PAYGATE_WEBHOOK_ALLOW_PRIVATE=true \
+  PAYGATE_SCHEDULE_INTERVAL_MS=200 \
   "$BIN" all
 pid=${PIDS[-1]}
 cd "$ROOT"
