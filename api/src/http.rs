@@ -59,7 +59,7 @@ async fn graphql_handler(
 ) -> Response {
     let caller = match bearer(&headers) {
         None => Err(ServiceError::Unauthenticated),
-        Some(key) => merchants::authenticate(&app.gw.db, key).await,
+        Some(key) => merchants::authenticate_cached(&app.gw.db, &app.gw.keys, key).await,
     };
     let caller = match caller {
         Ok(c) => c,
@@ -127,7 +127,9 @@ async fn serve_ws(app: AppState, protocol: GraphQLProtocol, socket: WebSocket) {
         return;
     };
     let caller = match key_from_init(&init) {
-        Some(key) => merchants::authenticate(&app.gw.db, &key).await.ok(),
+        Some(key) => merchants::authenticate_cached(&app.gw.db, &app.gw.keys, &key)
+            .await
+            .ok(),
         None => None,
     };
     let Some(caller) = caller else {

@@ -260,7 +260,15 @@ pub async fn view(gw: &Gateway, target: Target) -> Result<View> {
                 View {
                     target: target.clone(),
                     merchant: String::new(),
-                    title: p.description.clone().unwrap_or_else(|| "Payment".into()),
+                    // A single-line charge (LiveChat's name, price, quantity) is titled by its line.
+                    title: p
+                        .description
+                        .clone()
+                        .or_else(|| match lines.as_slice() {
+                            [only] => Some(only.name.clone()),
+                            _ => None,
+                        })
+                        .unwrap_or_else(|| "Payment".into()),
                     currency: p.currency.clone(),
                     lines,
                     total: p.amount,

@@ -4,12 +4,14 @@ use std::time::Duration;
 
 use entity::operation;
 use sea_orm::{DatabaseConnection, EntityTrait};
+use tokio::sync::broadcast;
 use uuid::Uuid;
 
 use crate::acquirer::{Acquirer, HttpAcquirer};
 use crate::bus::Bus;
 use crate::error::{Result, ServiceError};
 use crate::jobs;
+use crate::merchants::KeyCache;
 use crate::queue::JobQueue;
 use crate::secrets::MasterKey;
 use crate::settings::Settings;
@@ -24,6 +26,8 @@ pub struct Gateway {
     pub bus: Bus,
     /// The client that sends webhooks.
     pub http: reqwest::Client,
+    /// API keys checked a moment ago.
+    pub keys: Arc<KeyCache>,
 }
 
 impl Gateway {
@@ -37,6 +41,7 @@ impl Gateway {
         let acquirer = HttpAcquirer::new(&settings.simulator_url, settings.acquirer_timeout)
             .map_err(ServiceError::Config)?;
         let master_key = MasterKey::load(&settings)?;
+        let settings_key_ttl = settings.api_key_cache;
         let bus = match &queue {
             JobQueue::Redis { conn, .. } => {
                 let url = settings.redis_url.as_deref().unwrap_or_default();
@@ -60,6 +65,7 @@ impl Gateway {
             master_key: Arc::new(master_key),
             bus,
             http,
+            keys: Arc::new(KeyCache::new(settings_key_ttl)),
         })
     }
 
@@ -96,10 +102,12 @@ impl Gateway {
     }
 
     /// Waits until an operation has a definite result or its first acquirer call ended
-    /// without one, up to the charge deadline.
+    /// without one, up to the charge deadline. The worker says when an operation settles
+    /// (bus); the database is looked at then, and on a slow poll in case the word is lost.
     pub async fn wait_for_operation(&self, operation_id: Uuid) -> Result<()> {
         let deadline = tokio::time::Instant::now() + self.settings.charge_wait;
-        let mut pause = Duration::from_millis(5);
+        let mut settled = self.bus.watch_operations();
+        let mut pause = Duration::from_millis(20);
         loop {
             let op = operation::Entity::find_by_id(operation_id)
                 .one(&self.db)
@@ -108,12 +116,26 @@ impl Gateway {
             if op.status != "PENDING" || op.attempts > 0 {
                 return Ok(());
             }
-            let now = tokio::time::Instant::now();
-            if now >= deadline {
+            let until = (tokio::time::Instant::now() + pause).min(deadline);
+            if until <= tokio::time::Instant::now() {
                 return Ok(());
             }
-            tokio::time::sleep(pause.min(deadline - now)).await;
-            pause = (pause * 2).min(Duration::from_millis(50));
+            loop {
+                tokio::select! {
+                    heard = settled.recv() => match heard {
+                        Ok(id) if id == operation_id => break,
+                        Ok(_) => {}
+                        // Lagged: some ids were missed, maybe ours: look.
+                        Err(broadcast::error::RecvError::Lagged(_)) => break,
+                        Err(broadcast::error::RecvError::Closed) => {
+                            tokio::time::sleep_until(until).await;
+                            break;
+                        }
+                    },
+                    _ = tokio::time::sleep_until(until) => break,
+                }
+            }
+            pause = (pause * 2).min(Duration::from_millis(250));
         }
     }
 }

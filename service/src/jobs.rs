@@ -19,6 +19,9 @@ pub const DISPATCHED: &str = "DISPATCHED";
 pub const DONE: &str = "DONE";
 pub const FAILED: &str = "FAILED";
 
+/// The kind of the jobs that fan an event out (the dispatcher runs these itself, in batches).
+pub const FAN_OUT_KIND: &str = "fan_out_event";
+
 /// What a job does. Stored as JSON in the row.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -38,7 +41,7 @@ impl JobPayload {
         match self {
             JobPayload::AcquirerCall { .. } => "acquirer_call",
             JobPayload::ResolveOperation { .. } => "resolve_operation",
-            JobPayload::FanOutEvent { .. } => "fan_out_event",
+            JobPayload::FanOutEvent { .. } => FAN_OUT_KIND,
             JobPayload::DeliverWebhook { .. } => "deliver_webhook",
         }
     }
@@ -118,6 +121,21 @@ pub async fn claim_done(conn: &impl ConnectionTrait, id: Uuid) -> Result<bool> {
         .exec(conn)
         .await?;
     Ok(res.rows_affected == 1)
+}
+
+/// Claims many one-shot jobs at once: answers the rows this caller now owns (marked DONE
+/// in its transaction); rows another caller claimed first are left out.
+pub async fn claim_done_many(
+    conn: &impl ConnectionTrait,
+    ids: impl IntoIterator<Item = Uuid>,
+) -> Result<Vec<job::Model>> {
+    Ok(job::Entity::update_many()
+        .col_expr(job::Column::Status, Expr::value(DONE))
+        .col_expr(job::Column::UpdatedAt, Expr::value(Utc::now()))
+        .filter(job::Column::Id.is_in(ids))
+        .filter(job::Column::Status.ne(DONE))
+        .exec_with_returning(conn)
+        .await?)
 }
 
 /// Hands a job back when the queue refused it, so the dispatcher tries again soon.

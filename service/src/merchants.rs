@@ -1,4 +1,8 @@
 //! Merchants, their secret API keys, and who is calling.
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::Utc;
@@ -177,8 +181,69 @@ pub async fn revoke_api_key(
     Ok(active.update(db).await?)
 }
 
-/// Finds who a bearer key belongs to.
-pub async fn authenticate(db: &DatabaseConnection, key: &str) -> Result<Caller> {
+/// Recently checked keys, by hash, so that a busy client's every request does not read its
+/// key again. An entry lives `ttl` at most: a key revoked through another process stops
+/// working within it (through this process, at once).
+pub struct KeyCache {
+    ttl: Duration,
+    entries: Mutex<HashMap<String, (Caller, Instant)>>,
+}
+
+/// More entries than this and the cache starts over (it only saves reads).
+const KEY_CACHE_MAX: usize = 10_000;
+
+impl KeyCache {
+    pub fn new(ttl: Duration) -> KeyCache {
+        KeyCache {
+            ttl,
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn get(&self, hash: &str) -> Option<Caller> {
+        let entries = self.entries.lock().ok()?;
+        entries
+            .get(hash)
+            .filter(|(_, at)| at.elapsed() < self.ttl)
+            .map(|(caller, _)| *caller)
+    }
+
+    fn put(&self, hash: String, caller: Caller) {
+        if self.ttl.is_zero() {
+            return;
+        }
+        if let Ok(mut entries) = self.entries.lock() {
+            if entries.len() >= KEY_CACHE_MAX {
+                entries.clear();
+            }
+            entries.insert(hash, (caller, Instant::now()));
+        }
+    }
+
+    /// Forgets a key at once (it was revoked).
+    pub fn forget(&self, api_key_id: Uuid) {
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.retain(|_, (caller, _)| caller.api_key_id != api_key_id);
+        }
+    }
+}
+
+/// Finds who a bearer key belongs to, from the cache when it was checked just now.
+pub async fn authenticate_cached(
+    db: &DatabaseConnection,
+    cache: &KeyCache,
+    key: &str,
+) -> Result<Caller> {
+    let hash = hash_key(key);
+    if let Some(caller) = cache.get(&hash) {
+        return Ok(caller);
+    }
+    let caller = authenticate_hash(db, key, &hash).await?;
+    cache.put(hash, caller);
+    Ok(caller)
+}
+
+async fn authenticate_hash(db: &DatabaseConnection, key: &str, hash: &str) -> Result<Caller> {
     let mode = if key.starts_with("sk_test_") {
         Mode::Test
     } else if key.starts_with("sk_live_") {
@@ -187,7 +252,7 @@ pub async fn authenticate(db: &DatabaseConnection, key: &str) -> Result<Caller> 
         return Err(ServiceError::Unauthenticated);
     };
     let row = api_key::Entity::find()
-        .filter(api_key::Column::KeyHash.eq(hash_key(key)))
+        .filter(api_key::Column::KeyHash.eq(hash))
         .one(db)
         .await?
         .ok_or(ServiceError::Unauthenticated)?;

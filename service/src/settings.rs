@@ -73,6 +73,9 @@ pub struct Settings {
     /// Where the simulator sends its notifications (`PAYGATE_SIMULATOR_NOTIFY_URL`, default
     /// `{PAYGATE_PUBLIC_URL}/acquirer/notifications`).
     pub simulator_notify_url: Option<String>,
+    /// How long a checked API key is trusted without reading it again
+    /// (`PAYGATE_API_KEY_CACHE_MS`, default 2000; 0 turns the cache off).
+    pub api_key_cache: Duration,
     /// The secret the acquirer signs its notifications with
     /// (`PAYGATE_ACQUIRER_NOTIFICATION_SECRET`); unset: derived from the master key.
     pub acquirer_notification_secret: Option<String>,
@@ -155,7 +158,7 @@ impl Settings {
             acquirer_timeout: millis("PAYGATE_ACQUIRER_TIMEOUT_MS", 10_000)?,
             charge_wait: millis("PAYGATE_CHARGE_WAIT_MS", 5_000)?,
             job_lease: millis("PAYGATE_JOB_LEASE_MS", 30_000)?,
-            dispatch_interval: millis("PAYGATE_DISPATCH_INTERVAL_MS", 500)?,
+            dispatch_interval: millis("PAYGATE_DISPATCH_INTERVAL_MS", 100)?,
             resolve_delay: millis("PAYGATE_RESOLVE_DELAY_MS", 2_000)?,
             worker_concurrency: parse("PAYGATE_WORKER_CONCURRENCY", 64)?,
             database_pool: parse("PAYGATE_DATABASE_POOL", 20)?,
@@ -178,6 +181,7 @@ impl Settings {
             simulator_chargeback_delay: millis("PAYGATE_SIMULATOR_CHARGEBACK_MS", 10_000)?,
             simulator_notify_url: var("PAYGATE_SIMULATOR_NOTIFY_URL"),
             acquirer_notification_secret: var("PAYGATE_ACQUIRER_NOTIFICATION_SECRET"),
+            api_key_cache: millis("PAYGATE_API_KEY_CACHE_MS", 2_000)?,
         })
     }
 

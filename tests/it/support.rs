@@ -146,6 +146,7 @@ pub fn test_settings(
         simulator_chargeback_delay: opts.chargeback_delay,
         simulator_notify_url: None,
         acquirer_notification_secret: None,
+        api_key_cache: Duration::from_secs(2),
     }
 }
 

@@ -19,7 +19,20 @@ pub async fn run_dispatcher(gw: Gateway, shutdown: CancellationToken) {
         }
         match jobs::due(&gw.db, gw.settings.job_lease, BATCH).await {
             Ok(rows) => {
-                for row in rows {
+                // Fan-outs are done here in one batch; every other job goes to the queue.
+                let (fan_outs, others): (Vec<_>, Vec<_>) = rows
+                    .into_iter()
+                    .partition(|row| row.kind == jobs::FAN_OUT_KIND);
+                match service::webhooks::fan_out_batch(&gw, &fan_outs).await {
+                    Ok(deliveries) => {
+                        for job in deliveries {
+                            gw.hand_out(&job).await;
+                        }
+                    }
+                    // Left as they were: the next tick tries again.
+                    Err(e) => tracing::warn!(error = %e, "could not fan out events"),
+                }
+                for row in others {
                     gw.hand_out(&row).await;
                 }
             }

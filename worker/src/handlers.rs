@@ -31,8 +31,16 @@ pub async fn run_job(gw: &Gateway, job: JobRef) -> service::Result<()> {
         return Ok(());
     }
     match jobs::payload(&row)? {
-        JobPayload::AcquirerCall { operation_id } => call(gw, &row, operation_id).await,
-        JobPayload::ResolveOperation { operation_id } => resolve(gw, &row, operation_id).await,
+        JobPayload::AcquirerCall { operation_id } => {
+            call(gw, &row, operation_id).await?;
+            gw.bus.operation_settled(operation_id).await;
+            Ok(())
+        }
+        JobPayload::ResolveOperation { operation_id } => {
+            resolve(gw, &row, operation_id).await?;
+            gw.bus.operation_settled(operation_id).await;
+            Ok(())
+        }
         JobPayload::FanOutEvent { event_id } => crate::webhooks::fan_out(gw, &row, event_id).await,
         JobPayload::DeliverWebhook { delivery_id } => {
             crate::webhooks::deliver(gw, &row, delivery_id).await

@@ -144,7 +144,11 @@ impl MerchantMutation {
         let caller = caller(ctx)?;
         let gw = gateway(ctx)?;
         let result = match parse_id(&input.id, "id") {
-            Ok(id) => merchants::revoke_api_key(&gw.db, &caller, id).await,
+            Ok(id) => {
+                let revoked = merchants::revoke_api_key(&gw.db, &caller, id).await;
+                gw.keys.forget(id);
+                revoked
+            }
             Err(e) => Err(e),
         };
         let (key, errors) = split(result)?;
