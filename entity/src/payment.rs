@@ -48,6 +48,7 @@ pub struct Model {
     /// When the buyer should have paid (Chip's due); past it the payment is OVERDUE, or
     /// EXPIRED when `due_strict`.
     pub due_at: Option<DateTimeUtc>,
+    #[serde(default)]
     pub due_strict: bool,
     /// When sendPayment recorded that the invoice link was sent (SENT).
     pub sent_at: Option<DateTimeUtc>,
@@ -60,7 +61,12 @@ pub struct Model {
     pub cleared_at: Option<DateTimeUtc>,
     pub settled_at: Option<DateTimeUtc>,
     /// What the card holder's bank took back (CHARGEBACK).
+    #[serde(default)]
     pub chargeback_amount: i64,
+    /// The sequence number of its latest event: the next event takes the next number, with
+    /// no read of the event log (the payment's row lock orders them).
+    #[serde(default)]
+    pub event_sequence: i64,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -24,6 +24,7 @@ const COLUMNS: &[(&str, Kind)] = &[
     ("cleared_at", Kind::Time),
     ("settled_at", Kind::Time),
     ("chargeback_amount", Kind::Money),
+    ("event_sequence", Kind::Money),
 ];
 
 /// The scheduled jobs find their payments by status and time; chargeback notifications
@@ -54,6 +55,7 @@ const INDEXES: &[(&str, &str, &str, bool)] = &[
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let had_sequence = manager.has_column("payments", "event_sequence").await?;
         for (name, kind) in COLUMNS {
             if manager.has_column("payments", name).await? {
                 continue;
@@ -70,6 +72,15 @@ impl MigrationTrait for Migration {
                         .table(Alias::new("payments"))
                         .add_column(&mut col)
                         .to_owned(),
+                )
+                .await?;
+        }
+        if !had_sequence {
+            // Payments made before this migration go on from their latest event.
+            manager
+                .get_connection()
+                .execute_unprepared(
+                    "UPDATE payments SET event_sequence = COALESCE((SELECT MAX(sequence) FROM events WHERE events.payment_id = payments.id), 0)",
                 )
                 .await?;
         }

@@ -650,7 +650,7 @@ pub async fn pay(
     )
     .await?;
     txn.commit().await?;
-    gw.dispatch(job.id).await;
+    gw.hand_out(&job).await;
     gw.wait_for_operation(op.id).await?;
     let p = payment::Entity::find_by_id(p.id)
         .one(&gw.db)

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use entity::{event, payment};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set,
+    QueryOrder, Set,
 };
 use serde_json::Value;
 use uuid::Uuid;
@@ -31,29 +31,21 @@ pub fn payment_from_snapshot(data: &Value) -> Option<payment::Model> {
     serde_json::from_value(data.clone()).ok()
 }
 
-/// Records a payment event with the payment's next sequence number. The caller holds the
-/// payment's row lock, so sequence numbers never collide (a unique index guards it too).
+/// Records a payment event numbered `p.event_sequence`: the caller has just saved the
+/// payment with its sequence moved on, under the payment's row lock, so numbers never
+/// collide (a unique index guards it too).
 pub async fn record_payment_event(
     conn: &impl ConnectionTrait,
     event_type: &str,
     p: &payment::Model,
 ) -> Result<event::Model> {
-    let last: Option<i64> = event::Entity::find()
-        .select_only()
-        .column(event::Column::Sequence)
-        .filter(event::Column::PaymentId.eq(p.id))
-        .order_by_desc(event::Column::Sequence)
-        .limit(1)
-        .into_tuple()
-        .one(conn)
-        .await?;
     let ev = event::ActiveModel {
         id: Set(Uuid::now_v7()),
         merchant_id: Set(p.merchant_id),
         mode: Set(p.mode.clone()),
         event_type: Set(event_type.to_string()),
         payment_id: Set(Some(p.id)),
-        sequence: Set(last.unwrap_or(0) + 1),
+        sequence: Set(p.event_sequence),
         data: Set(payment_snapshot(p)),
         created_at: Set(Utc::now()),
     }

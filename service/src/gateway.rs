@@ -69,21 +69,10 @@ impl Gateway {
         })
     }
 
-    /// Hands a committed job to the queue. If the queue is away the job stays in the outbox
-    /// and the dispatcher hands it out later: nothing is lost, only delayed.
-    pub async fn dispatch(&self, job_id: Uuid) {
-        let row = match jobs::get(&self.db, job_id).await {
-            Ok(Some(row)) if row.status == jobs::PENDING => row,
-            Ok(_) => return,
-            Err(e) => {
-                tracing::warn!(%job_id, error = %e, "could not read a job to dispatch it");
-                return;
-            }
-        };
-        self.hand_out(&row).await;
-    }
-
-    /// Marks a job dispatched and pushes it; used by the request path and the dispatcher.
+    /// Marks a committed job dispatched and pushes it; used by the request path (with the
+    /// row it just inserted) and the dispatcher. If the queue is away the job stays in the
+    /// outbox and the dispatcher hands it out later: nothing is lost, only delayed. The mark
+    /// is conditional on the row being as read, so two hand-outs of one row push it once.
     pub async fn hand_out(&self, row: &entity::job::Model) {
         let job_ref = match jobs::mark_dispatched(&self.db, row).await {
             Ok(Some(job_ref)) => job_ref,

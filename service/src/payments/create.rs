@@ -276,6 +276,7 @@ async fn insert_payment(
         cleared_at: Set(None),
         settled_at: Set(None),
         chargeback_amount: Set(0),
+        event_sequence: Set(1),
         created_at: Set(now),
         updated_at: Set(now),
     }
@@ -497,7 +498,7 @@ pub async fn charge_customer(
         claim.complete(&txn, &value).await?;
     }
     txn.commit().await?;
-    gw.dispatch(job.id).await;
+    gw.hand_out(&job).await;
     gw.wait_for_operation(op.id).await?;
     Ok(value)
 }

@@ -122,7 +122,7 @@ async fn begin(
         claim.complete(&txn, &value).await?;
     }
     txn.commit().await?;
-    gw.dispatch(job.id).await;
+    gw.hand_out(&job).await;
     Ok((value, op.id))
 }
 

@@ -104,6 +104,7 @@ pub async fn transition(
     }
     changed.status = Set(to.as_str().into());
     changed.updated_at = Set(Utc::now());
+    changed.event_sequence = Set(current.event_sequence + 1);
     let updated = changed.update(conn).await?;
     if from != to {
         record_history(conn, updated.id, to, reason, operation_id).await?;

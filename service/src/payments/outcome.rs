@@ -245,10 +245,17 @@ pub async fn apply_answer(
         // Payer's race: the merchant cancelled while this was in flight. The payment stays
         // CANCELLED; its ledger records the money, and what was taken is given back.
         if matches!(op.kind.as_str(), kind::CHARGE | kind::AUTHORIZE) {
-            let p = save_amounts(&txn, pay, &op, "payment.authorized_after_cancel").await?;
+            let p = save_amounts(
+                &txn,
+                pay,
+                p.event_sequence,
+                &op,
+                "payment.authorized_after_cancel",
+            )
+            .await?;
             reverse_after_cancel(&txn, &p, &op).await?;
         } else {
-            save_amounts(&txn, pay, &op, event).await?;
+            save_amounts(&txn, pay, p.event_sequence, &op, event).await?;
         }
     } else if status.is_terminal() || !status.can_move_to(to) {
         // A late answer never moves a payment out of a terminal status; it is kept in the
@@ -275,10 +282,12 @@ pub async fn apply_answer(
 async fn save_amounts(
     conn: &impl ConnectionTrait,
     mut pay: payment::ActiveModel,
+    sequence: i64,
     op: &operation::Model,
     event: &str,
 ) -> Result<payment::Model> {
     pay.updated_at = Set(Utc::now());
+    pay.event_sequence = Set(sequence + 1);
     let p = pay.update(conn).await?;
     tracing::info!(payment_id = %p.id, operation_id = %op.id, kind = %op.kind, "a cancelled payment's ledger updated");
     crate::events::record_payment_event(conn, event, &p).await?;
