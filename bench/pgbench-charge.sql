@@ -35,5 +35,6 @@ INSERT INTO jobs (id, kind, payload, status, attempts, run_at, dispatches, creat
   VALUES (gen_random_uuid(), 'acquirer_call',
     json_build_object('kind', 'acquirer_call', 'operation_id', :operation_id::text), 'DONE', 0,
     now(), 0, now(), now());
-UPDATE payments SET status = 'PENDING_CHARGE', updated_at = now() WHERE id = :payment_id::uuid;
+UPDATE payments SET status = 'PENDING_CHARGE', updated_at = now(), event_sequence = event_sequence + 1
+  WHERE id = :payment_id::uuid;
 END;

@@ -49,6 +49,7 @@ pub struct Model {
     /// EXPIRED when `due_strict`.
     pub due_at: Option<DateTimeUtc>,
     #[serde(default)]
+    #[sea_orm(default_value = false)]
     pub due_strict: bool,
     /// When sendPayment recorded that the invoice link was sent (SENT).
     pub sent_at: Option<DateTimeUtc>,
@@ -62,10 +63,12 @@ pub struct Model {
     pub settled_at: Option<DateTimeUtc>,
     /// What the card holder's bank took back (CHARGEBACK).
     #[serde(default)]
+    #[sea_orm(default_value = 0)]
     pub chargeback_amount: i64,
     /// The sequence number of its latest event: the next event takes the next number, with
     /// no read of the event log (the payment's row lock orders them).
     #[serde(default)]
+    #[sea_orm(default_value = 0)]
     pub event_sequence: i64,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,

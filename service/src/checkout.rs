@@ -641,16 +641,15 @@ pub async fn pay(
         event,
     )
     .await?;
-    let job = jobs::insert(
+    let job = jobs::insert_dispatched(
         &txn,
         &JobPayload::AcquirerCall {
             operation_id: op.id,
         },
-        Utc::now(),
     )
     .await?;
     txn.commit().await?;
-    gw.hand_out(&job).await;
+    gw.push(&job).await;
     gw.wait_for_operation(op.id).await?;
     let p = payment::Entity::find_by_id(p.id)
         .one(&gw.db)

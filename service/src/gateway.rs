@@ -69,6 +69,21 @@ impl Gateway {
         })
     }
 
+    /// Pushes a committed job inserted as handed out ([`jobs::insert_dispatched`]). If the
+    /// queue refuses it, it goes back to the outbox for the dispatcher's next tick.
+    pub async fn push(&self, row: &entity::job::Model) {
+        let job_ref = jobs::JobRef {
+            job_id: row.id,
+            dispatch: row.dispatches,
+        };
+        if let Err(e) = self.queue.push(job_ref).await {
+            tracing::warn!(job_id = %row.id, error = %e, "queue refused a job; the dispatcher will retry");
+            if let Err(e) = jobs::mark_undispatched(&self.db, row.id, &e.to_string()).await {
+                tracing::warn!(job_id = %row.id, error = %e, "could not hand a job back");
+            }
+        }
+    }
+
     /// Marks a committed job dispatched and pushes it; used by the request path (with the
     /// row it just inserted) and the dispatcher. If the queue is away the job stays in the
     /// outbox and the dispatcher hands it out later: nothing is lost, only delayed. The mark

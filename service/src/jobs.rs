@@ -81,6 +81,33 @@ pub async fn insert(
     .await?)
 }
 
+/// Inserts a job already marked handed out (first hand-out), for a caller that pushes it to
+/// the queue right after its commit: one write instead of an insert and a later mark. If
+/// the push never happens (a crash just after the commit), the lease hands it out again.
+pub async fn insert_dispatched(
+    conn: &impl ConnectionTrait,
+    payload: &JobPayload,
+) -> Result<job::Model> {
+    let now = Utc::now();
+    Ok(job::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        kind: Set(payload.kind().into()),
+        payload: Set(
+            serde_json::to_value(payload).map_err(|e| ServiceError::Internal(e.to_string()))?
+        ),
+        status: Set(DISPATCHED.into()),
+        attempts: Set(0),
+        run_at: Set(now),
+        dispatched_at: Set(Some(now)),
+        dispatches: Set(1),
+        last_error: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(conn)
+    .await?)
+}
+
 pub fn payload(row: &job::Model) -> Result<JobPayload> {
     serde_json::from_value(row.payload.clone())
         .map_err(|e| ServiceError::Internal(format!("job {} has a bad payload: {e}", row.id)))

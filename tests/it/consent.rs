@@ -4,7 +4,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::on_both_backends;
-use crate::paylinks::{card, fields, post_form};
+use crate::paylinks::{card, fields, get_page, post_form};
 use crate::support::{Backend, Options, TestApp};
 
 const CREATE: &str = "mutation($i: CreatePaymentInput!) { createPayment(input: $i) { payment { id status amount confirmationUrl checkoutUrl commissionAmount netAmount isRecurringToken } errors { code field message } } }";
@@ -32,14 +32,7 @@ async fn a_buyer_accepts_and_the_merchant_activates(app: TestApp) {
     assert_eq!(p["netAmount"], 5097);
     let url = p["confirmationUrl"].as_str().unwrap().to_string();
     assert!(url.ends_with(&format!("/confirm/{}", p["id"].as_str().unwrap())));
-    let html = browser()
-        .get(&url)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = get_page(&url).await.1;
     for text in [
         "Test merchant",
         "Premium plan",
@@ -138,14 +131,7 @@ async fn a_buyer_accepts_with_a_stored_card(app: TestApp) {
     let r = app.gql(CREATE, json!({"i": input})).await["createPayment"].clone();
     let p = r["payment"].clone();
     let url = p["confirmationUrl"].as_str().unwrap().to_string();
-    let html = browser()
-        .get(&url)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = get_page(&url).await.1;
     assert!(
         html.contains(&format!("value=\"{card}\"")) && html.contains("ending in 4444"),
         "the stored card is offered: {html}"

@@ -30,6 +30,12 @@ fn browser() -> reqwest::Client {
         .unwrap()
 }
 
+/// Opens a hosted page as a browser would (no redirects followed): (status, body).
+pub async fn get_page(url: &str) -> (u16, String) {
+    let res = browser().get(url).send().await.unwrap();
+    (res.status().as_u16(), res.text().await.unwrap())
+}
+
 /// Posts the card form of a hosted page; returns (status, Location header, body).
 pub async fn post_form(url: &str, fields: &[(&str, &str)]) -> (u16, Option<String>, String) {
     let res = browser().post(url).form(fields).send().await.unwrap();
@@ -404,14 +410,7 @@ async fn a_created_payment_is_paid_on_its_checkout_page(app: TestApp) {
         expires > chrono::Utc::now() + chrono::Duration::days(30),
         "31 days by default"
     );
-    let html = browser()
-        .get(&url)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = get_page(&url).await.1;
     assert!(html.contains("Invoice 12") && html.contains("45.00 EUR"));
     let (status, location, _) = post_form(&url, &fields(&card("4242424242424242"))).await;
     assert_eq!(status, 303, "{location:?}");

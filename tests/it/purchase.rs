@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::paylinks::{card, fields, post_form};
+use crate::paylinks::{card, fields, get_page, post_form};
 use crate::support::TestApp;
 use crate::{on_both_backends, on_both_backends_with};
 
@@ -14,13 +14,6 @@ const CREATE: &str = "mutation($i: CreatePaymentInput!) { createPayment(input: $
 const DETAIL: &str = "id status amount authorizedAmount capturedAmount releasedAmount refundedAmount \
     chargebackAmount isRecurringToken customerId sentAt viewedAt authorizedAt paidAt clearedAt settledAt \
     operations { id kind amount status reason } statusHistory { status reason operationId }";
-
-fn browser() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-}
 
 async fn create(app: &TestApp, input: Value) -> Value {
     app.gql(CREATE, json!({ "i": input })).await["createPayment"].clone()
@@ -84,13 +77,12 @@ async fn a_sent_invoice_is_viewed_then_paid_and_every_step_is_in_the_history(app
     assert_eq!(sent["payment"]["status"], "SENT");
     assert!(sent["payment"]["sentAt"].is_string());
 
-    let page = browser().get(&url).send().await.unwrap();
-    assert_eq!(page.status().as_u16(), 200);
+    assert_eq!(get_page(&url).await.0, 200);
     let viewed = detail(&app, &id).await;
     assert_eq!(viewed["status"], "VIEWED");
     assert!(viewed["viewedAt"].is_string());
     // A second view changes nothing.
-    browser().get(&url).send().await.unwrap();
+    get_page(&url).await;
     assert_eq!(
         history(&detail(&app, &id).await),
         ["CREATED", "SENT", "VIEWED"]
@@ -160,9 +152,9 @@ async fn a_strict_due_date_expires_the_payment_and_its_page(app: TestApp) {
     let url = r["payment"]["checkoutUrl"].as_str().unwrap().to_string();
     app.wait_for_status(&id, "EXPIRED", Duration::from_secs(10))
         .await;
-    let page = browser().get(&url).send().await.unwrap();
-    assert_eq!(page.status().as_u16(), 410);
-    assert!(page.text().await.unwrap().contains("past its due date"));
+    let (status, page) = get_page(&url).await;
+    assert_eq!(status, 410);
+    assert!(page.contains("past its due date"));
     let (status, _, _) = post_form(&url, &fields(&card("4242424242424242"))).await;
     assert_eq!(status, 410);
     assert_eq!(detail(&app, &id).await["status"], "EXPIRED");
@@ -200,14 +192,7 @@ async fn a_zero_amount_manual_payment_checks_the_card_and_saves_it(app: TestApp)
     assert_eq!(r["errors"], json!([]), "{r}");
     let id = r["payment"]["id"].as_str().unwrap().to_string();
     let url = r["payment"]["checkoutUrl"].as_str().unwrap().to_string();
-    let html = browser()
-        .get(&url)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = get_page(&url).await.1;
     assert!(html.contains("Check and save card"), "{html}");
     let (status, location, _) = post_form(&url, &fields(&card("4242424242424242"))).await;
     assert_eq!(status, 303, "{location:?}");
@@ -473,3 +458,57 @@ on_both_backends_with!(
         ..crate::support::Options::default()
     }
 );
+
+/// A database made before the lifecycle columns existed gets them, and its payments go on
+/// numbering their events from their latest one.
+async fn an_older_database_gains_the_lifecycle_columns(app: TestApp) {
+    use migration::MigratorTrait;
+    use sea_orm::{ConnectionTrait, EntityTrait};
+
+    let c = app.customer_with_card("4242424242424242").await;
+    let paid = app.charge(&c, 1200, "AUTOMATIC", None).await;
+    let id: uuid::Uuid = paid["payment"]["id"].as_str().unwrap().parse().unwrap();
+    let db = &app.gw.db;
+    // Back to the schema of the three first migrations: no lifecycle columns at all.
+    migration::Migrator::down(db, Some(1)).await.expect("down");
+    let columns = db
+        .query_all_raw(sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            "SELECT * FROM payments LIMIT 1",
+        ))
+        .await
+        .unwrap();
+    assert!(
+        columns[0].try_get::<i64>("", "event_sequence").is_err(),
+        "the column is gone"
+    );
+    migration::Migrator::up(db, None).await.expect("up again");
+    let p = entity::payment::Entity::find_by_id(id)
+        .one(db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(p.event_sequence, 3, "created, pending_charge, paid");
+    assert!(!p.due_strict);
+    assert_eq!(p.chargeback_amount, 0);
+    // The next event takes the next number.
+    let r = app
+        .payment_mutation("refundPayment", json!({"id": id.to_string()}))
+        .await;
+    assert_eq!(r["payment"]["status"], "REFUNDED", "{r}");
+    let seqs = app
+        .gql(
+            "query($p: ID!) { events(first: 10, filter: {paymentId: $p}) { edges { node { sequence } } } }",
+            json!({ "p": id.to_string() }),
+        )
+        .await;
+    let mut got: Vec<i64> = seqs["events"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"]["sequence"].as_i64().unwrap())
+        .collect();
+    got.sort_unstable();
+    assert_eq!(got, vec![1, 2, 3, 4, 5]);
+}
+on_both_backends!(an_older_database_gains_the_lifecycle_columns);

@@ -26,7 +26,7 @@ pub async fn run_dispatcher(gw: Gateway, shutdown: CancellationToken) {
                 match service::webhooks::fan_out_batch(&gw, &fan_outs).await {
                     Ok(deliveries) => {
                         for job in deliveries {
-                            gw.hand_out(&job).await;
+                            gw.push(&job).await;
                         }
                     }
                     // Left as they were: the next tick tries again.

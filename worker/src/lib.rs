@@ -47,10 +47,11 @@ async fn consume(gw: &Gateway, shutdown: CancellationToken) -> Result<(), String
     };
     let result = match gw.queue.clone() {
         JobQueue::Redis { storage, .. } => {
-            // Polled often: a job handed out again (a retry, a lease that ran out) must not
-            // wait for the backend's next heartbeat to be fetched.
+            // Polled often (one small Lua call on an idle queue): a job's wait for its worker
+            // is at most this, and a job handed out again (a retry, a lease that ran out)
+            // does not wait for the backend's next heartbeat.
             WorkerBuilder::new(name)
-                .backend(storage.poll_with_interval(Duration::from_millis(50)))
+                .backend(storage.poll_with_interval(Duration::from_millis(10)))
                 .data(gw.clone())
                 .concurrency(concurrency)
                 .build(handlers::handle)

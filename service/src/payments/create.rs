@@ -6,7 +6,7 @@ use serde::Serialize;
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::{answer, insert_operation, kind, record_history};
+use super::{commit_answer, insert_operation, kind, record_history};
 use crate::customers;
 use crate::error::{Result, ServiceError};
 use crate::events;
@@ -412,12 +412,7 @@ pub async fn create_payment(
         )
         .await?;
     }
-    let value = answer(p.id);
-    if let Some(claim) = claim {
-        claim.complete(&txn, &value).await?;
-    }
-    txn.commit().await?;
-    Ok(value)
+    commit_answer(txn, p.id, claim).await
 }
 
 /// Charges a customer's stored card. One transaction writes the payment, its operation, the
@@ -485,20 +480,15 @@ pub async fn charge_customer(
         event,
     )
     .await?;
-    let job = jobs::insert(
+    let job = jobs::insert_dispatched(
         &txn,
         &JobPayload::AcquirerCall {
             operation_id: op.id,
         },
-        Utc::now(),
     )
     .await?;
-    let value = answer(p.id);
-    if let Some(claim) = claim {
-        claim.complete(&txn, &value).await?;
-    }
-    txn.commit().await?;
-    gw.hand_out(&job).await;
+    let value = commit_answer(txn, p.id, claim).await?;
+    gw.push(&job).await;
     gw.wait_for_operation(op.id).await?;
     Ok(value)
 }

@@ -7,7 +7,7 @@ use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set, Trans
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::{answer, insert_operation, kind, lock, op_status, status_of, transition};
+use super::{commit_answer, insert_operation, kind, lock, op_status, status_of, transition};
 use crate::error::{Result, ServiceError};
 use crate::gateway::Gateway;
 use crate::idempotency::Claim;
@@ -109,20 +109,15 @@ async fn begin(
         plan.event,
     )
     .await?;
-    let job = jobs::insert(
+    let job = jobs::insert_dispatched(
         &txn,
         &JobPayload::AcquirerCall {
             operation_id: op.id,
         },
-        Utc::now(),
     )
     .await?;
-    let value = answer(p.id);
-    if let Some(claim) = claim {
-        claim.complete(&txn, &value).await?;
-    }
-    txn.commit().await?;
-    gw.hand_out(&job).await;
+    let value = commit_answer(txn, p.id, claim).await?;
+    gw.push(&job).await;
     Ok((value, op.id))
 }
 
@@ -298,12 +293,7 @@ pub async fn cancel(
         "payment.cancelled",
     )
     .await?;
-    let value = answer(p.id);
-    if let Some(claim) = claim {
-        claim.complete(&txn, &value).await?;
-    }
-    txn.commit().await?;
-    Ok(value)
+    commit_answer(txn, p.id, claim).await
 }
 
 /// Whether the operation a pending payment waits for is its charge or authorization (and
@@ -344,12 +334,7 @@ pub async fn send(gw: &Gateway, caller: &Caller, id: Uuid, claim: Option<Claim>)
         "payment.sent",
     )
     .await?;
-    let value = answer(p.id);
-    if let Some(claim) = claim {
-        claim.complete(&txn, &value).await?;
-    }
-    txn.commit().await?;
-    Ok(value)
+    commit_answer(txn, p.id, claim).await
 }
 
 /// LiveChat's activate: captures an ACCEPTED charge (PENDING_EXECUTE, then PAID or ERROR).

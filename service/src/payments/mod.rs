@@ -177,6 +177,21 @@ pub(crate) fn answer(payment_id: Uuid) -> serde_json::Value {
     serde_json::json!({ "paymentId": payment_id })
 }
 
+/// Ends a payment mutation's transaction: its answer, recorded with the idempotency key (if
+/// any) in the same commit as the change.
+pub(crate) async fn commit_answer(
+    txn: sea_orm::DatabaseTransaction,
+    payment_id: Uuid,
+    claim: Option<crate::idempotency::Claim>,
+) -> Result<serde_json::Value> {
+    let value = answer(payment_id);
+    if let Some(claim) = claim {
+        claim.complete(&txn, &value).await?;
+    }
+    txn.commit().await?;
+    Ok(value)
+}
+
 /// Reads the payment id back out of a recorded answer.
 pub fn answered_payment(value: &serde_json::Value) -> Result<Uuid> {
     value

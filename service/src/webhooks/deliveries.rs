@@ -50,19 +50,19 @@ async fn new_delivery(
     }
     .insert(conn)
     .await?;
-    let job = jobs::insert(
+    let job = jobs::insert_dispatched(
         conn,
         &JobPayload::DeliverWebhook {
             delivery_id: delivery.id,
         },
-        now,
     )
     .await?;
     Ok((delivery, job))
 }
 
 /// Makes one delivery (and its job) per enabled endpoint that wants the event, then
-/// publishes the event to live subscribers. Returns the new jobs to hand out.
+/// publishes the event to live subscribers. Returns the new jobs (inserted as handed out)
+/// for the caller to push.
 pub async fn fan_out(
     gw: &Gateway,
     fan_out_job: &job::Model,
@@ -307,7 +307,7 @@ pub async fn redeliver(
     }
     txn.commit().await?;
     for job in new_jobs {
-        gw.hand_out(&job).await;
+        gw.push(&job).await;
     }
     Ok(made)
 }
