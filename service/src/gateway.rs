@@ -112,14 +112,19 @@ impl Gateway {
         let deadline = tokio::time::Instant::now() + self.settings.charge_wait;
         let mut settled = self.bus.watch_operations();
         let mut pause = Duration::from_millis(20);
+        // The job was pushed a moment ago: listen first, look after.
+        let mut first = true;
         loop {
-            let op = operation::Entity::find_by_id(operation_id)
-                .one(&self.db)
-                .await?
-                .ok_or(ServiceError::NotFound)?;
-            if op.status != "PENDING" || op.attempts > 0 {
-                return Ok(());
+            if !first {
+                let op = operation::Entity::find_by_id(operation_id)
+                    .one(&self.db)
+                    .await?
+                    .ok_or(ServiceError::NotFound)?;
+                if op.status != "PENDING" || op.attempts > 0 {
+                    return Ok(());
+                }
             }
+            first = false;
             let until = (tokio::time::Instant::now() + pause).min(deadline);
             if until <= tokio::time::Instant::now() {
                 return Ok(());

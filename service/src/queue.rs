@@ -14,11 +14,6 @@ use crate::settings::Settings;
 /// How long a push may take before the job is left to the dispatcher.
 const PUSH_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Jobs fetched at once: as many as one worker runs at once.
-fn batch(settings: &Settings) -> usize {
-    settings.worker_concurrency.clamp(10, 500)
-}
-
 #[derive(Clone)]
 pub enum JobQueue {
     Redis {
@@ -43,14 +38,13 @@ impl JobQueue {
                 let conn = ConnectionManager::new_with_config(client, config)
                     .await
                     .map_err(|e| ServiceError::Internal(format!("redis: {e}")))?;
-                // A fetch takes up to `batch` jobs: with the default 10 and a poll every few
-                // milliseconds the queue, not the worker, capped throughput (~200 jobs/s).
-                // apalis's own task events have no listener here: the outbox row is the truth.
+                // A fetch takes up to 10 jobs (apalis's batch, which also sizes its batches of
+                // acknowledgements: larger ones held jobs for seconds in a benchmark), so the
+                // worker polls often (see worker::consume).
                 let storage = RedisStorage::new(conn.clone()).with_config(
                     apalis_redis::Config::default()
                         .queue(format!("{}:jobs", settings.redis_prefix))
-                        .heartbeat_interval(Duration::from_secs(5))
-                        .batch_size(batch(settings)),
+                        .heartbeat_interval(Duration::from_secs(5)),
                 );
                 Ok(JobQueue::Redis { storage, conn })
             }
@@ -68,8 +62,7 @@ impl JobQueue {
                 let storage = SqliteStorage::new(&pool).with_config(
                     apalis_sqlite::Config::default()
                         .queue("paygate-jobs")
-                        .heartbeat_interval(Duration::from_secs(5))
-                        .batch_size(batch(settings)),
+                        .heartbeat_interval(Duration::from_secs(5)),
                 );
                 Ok(JobQueue::Sqlite { storage })
             }

@@ -2,6 +2,7 @@
 //! or note that the answer is not known yet.
 use chrono::Utc;
 use entity::{job, operation, payment, payment_method};
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, QuerySelect, Set, TransactionTrait};
 use uuid::Uuid;
 
@@ -19,52 +20,97 @@ async fn load_op(conn: &impl ConnectionTrait, id: Uuid) -> Result<operation::Mod
         .ok_or(ServiceError::NotFound)
 }
 
-/// The acquirer call an operation stands for, or None once it is no longer pending.
+/// The acquirer call an operation stands for, or None once it is no longer pending. One
+/// query: the operation, its payment and the payment's card.
 pub async fn operation_request(
     gw: &Gateway,
     operation_id: Uuid,
 ) -> Result<Option<AcquirerRequest>> {
-    let op = load_op(&gw.db, operation_id).await?;
-    if op.status != op_status::PENDING {
-        return Ok(None);
-    }
-    let p = payment::Entity::find_by_id(op.payment_id)
-        .one(&gw.db)
+    let query = Query::select()
+        .expr_as(
+            Expr::col((operation::Entity, operation::Column::Status)),
+            "op_status",
+        )
+        .expr_as(
+            Expr::col((operation::Entity, operation::Column::Kind)),
+            "kind",
+        )
+        .expr_as(
+            Expr::col((operation::Entity, operation::Column::Amount)),
+            "amount",
+        )
+        .expr_as(
+            Expr::col((operation::Entity, operation::Column::Authentication)),
+            "authentication",
+        )
+        .expr_as(
+            Expr::col((payment::Entity, payment::Column::Id)),
+            "payment_id",
+        )
+        .expr_as(
+            Expr::col((payment::Entity, payment::Column::Currency)),
+            "currency",
+        )
+        .expr_as(
+            Expr::col((payment::Entity, payment::Column::AcquirerReference)),
+            "reference",
+        )
+        .expr_as(
+            Expr::col((payment_method::Entity, payment_method::Column::Token)),
+            "token",
+        )
+        .from(operation::Entity)
+        .inner_join(
+            payment::Entity,
+            Expr::col((payment::Entity, payment::Column::Id))
+                .equals((operation::Entity, operation::Column::PaymentId)),
+        )
+        .left_join(
+            payment_method::Entity,
+            Expr::col((payment_method::Entity, payment_method::Column::Id))
+                .equals((payment::Entity, payment::Column::PaymentMethodId)),
+        )
+        .and_where(Expr::col((operation::Entity, operation::Column::Id)).eq(operation_id))
+        .to_owned();
+    let row = gw
+        .db
+        .query_one(&query)
         .await?
         .ok_or(ServiceError::NotFound)?;
+    let text =
+        |name: &str| -> Result<Option<String>> { Ok(row.try_get::<Option<String>>("", name)?) };
+    if text("op_status")?.as_deref() != Some(op_status::PENDING) {
+        return Ok(None);
+    }
+    let amount: i64 = row.try_get("", "amount")?;
+    let payment_id: Uuid = row.try_get("", "payment_id")?;
     let reference = || {
-        p.acquirer_reference.clone().ok_or_else(|| {
-            ServiceError::Internal(format!("payment {} has no acquirer reference", p.id))
+        text("reference")?.ok_or_else(|| {
+            ServiceError::Internal(format!("payment {payment_id} has no acquirer reference"))
         })
     };
-    let req = match op.kind.as_str() {
-        kind::CHARGE | kind::AUTHORIZE => {
-            let pm_id = p.payment_method_id.ok_or_else(|| {
-                ServiceError::Internal(format!("payment {} has no payment method", p.id))
-            })?;
-            let pm = payment_method::Entity::find_by_id(pm_id)
-                .one(&gw.db)
-                .await?
-                .ok_or(ServiceError::NotFound)?;
-            AcquirerRequest::Payment {
-                token: pm.token,
-                amount: op.amount,
-                currency: p.currency.clone(),
-                capture: op.kind == kind::CHARGE,
-                authentication: op.authentication.clone(),
-            }
-        }
+    let kind = text("kind")?.unwrap_or_default();
+    let req = match kind.as_str() {
+        kind::CHARGE | kind::AUTHORIZE => AcquirerRequest::Payment {
+            token: text("token")?.ok_or_else(|| {
+                ServiceError::Internal(format!("payment {payment_id} has no payment method"))
+            })?,
+            amount,
+            currency: text("currency")?.unwrap_or_default(),
+            capture: kind == kind::CHARGE,
+            authentication: text("authentication")?,
+        },
         kind::CAPTURE => AcquirerRequest::Capture {
             reference: reference()?,
-            amount: op.amount,
+            amount,
         },
         kind::RELEASE => AcquirerRequest::Release {
             reference: reference()?,
-            amount: op.amount,
+            amount,
         },
         kind::REFUND => AcquirerRequest::Refund {
             reference: reference()?,
-            amount: op.amount,
+            amount,
         },
         other => {
             return Err(ServiceError::Internal(format!(
