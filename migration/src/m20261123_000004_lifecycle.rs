@@ -52,9 +52,35 @@ const INDEXES: &[(&str, &str, &str, bool)] = &[
     ),
 ];
 
+/// Events still to fan out, oldest first (a partial index: fanned-out events leave it).
+const PENDING_EVENTS_INDEX: &str = "CREATE INDEX IF NOT EXISTS ix_events_unfanned ON events (created_at) WHERE fanned_out_at IS NULL";
+
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        if !manager.has_column("events", "fanned_out_at").await? {
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table(Alias::new("events"))
+                        .add_column(
+                            ColumnDef::new(Alias::new("fanned_out_at"))
+                                .timestamp_with_time_zone()
+                                .null(),
+                        )
+                        .to_owned(),
+                )
+                .await?;
+            // Events made before this were fanned out by their jobs.
+            manager
+                .get_connection()
+                .execute_unprepared("UPDATE events SET fanned_out_at = created_at")
+                .await?;
+        }
+        manager
+            .get_connection()
+            .execute_unprepared(PENDING_EVENTS_INDEX)
+            .await?;
         let had_sequence = manager.has_column("payments", "event_sequence").await?;
         for (name, kind) in COLUMNS {
             if manager.has_column("payments", name).await? {
@@ -89,6 +115,16 @@ impl MigrationTrait for Migration {
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         let db = manager.get_connection();
+        db.execute_unprepared("DROP INDEX IF EXISTS ix_events_unfanned")
+            .await?;
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Alias::new("events"))
+                    .drop_column(Alias::new("fanned_out_at"))
+                    .to_owned(),
+            )
+            .await?;
         for (name, _, _, _) in INDEXES {
             db.execute_unprepared(&format!("DROP INDEX IF EXISTS {name}"))
                 .await?;

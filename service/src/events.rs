@@ -1,6 +1,7 @@
 //! The append-only event log. Events are written in the same transaction as the change
-//! they report, together with the job that fans them out to webhooks and subscribers, so an
-//! event exists exactly when its change does and is never lost on its way out.
+//! they report, so an event exists exactly when its change does. The log is also the
+//! fan-out's outbox: the dispatcher takes the events not yet fanned out, in batches, makes
+//! their webhook deliveries and publishes them to subscribers, so none is lost on its way.
 use chrono::{DateTime, Utc};
 use entity::{event, payment};
 use sea_orm::{
@@ -12,7 +13,6 @@ use uuid::Uuid;
 
 use crate::error::{Result, ServiceError};
 use crate::gateway::Gateway;
-use crate::jobs::{self, JobPayload};
 use crate::merchants::Caller;
 use crate::page::{Cursor, Page, PageRequest};
 
@@ -48,14 +48,9 @@ pub async fn record_payment_event(
         sequence: Set(p.event_sequence),
         data: Set(payment_snapshot(p)),
         created_at: Set(Utc::now()),
+        fanned_out_at: Set(None),
     }
     .insert(conn)
-    .await?;
-    jobs::insert(
-        conn,
-        &JobPayload::FanOutEvent { event_id: ev.id },
-        ev.created_at,
-    )
     .await?;
     Ok(ev)
 }
@@ -77,14 +72,9 @@ pub async fn record_event(
         sequence: Set(0),
         data: Set(data),
         created_at: Set(Utc::now()),
+        fanned_out_at: Set(None),
     }
     .insert(conn)
-    .await?;
-    jobs::insert(
-        conn,
-        &JobPayload::FanOutEvent { event_id: ev.id },
-        ev.created_at,
-    )
     .await?;
     Ok(ev)
 }

@@ -19,9 +19,6 @@ pub const DISPATCHED: &str = "DISPATCHED";
 pub const DONE: &str = "DONE";
 pub const FAILED: &str = "FAILED";
 
-/// The kind of the jobs that fan an event out (the dispatcher runs these itself, in batches).
-pub const FAN_OUT_KIND: &str = "fan_out_event";
-
 /// What a job does. Stored as JSON in the row.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -30,7 +27,8 @@ pub enum JobPayload {
     AcquirerCall { operation_id: Uuid },
     /// Ask the acquirer what became of an operation whose answer never came.
     ResolveOperation { operation_id: Uuid },
-    /// Make the webhook deliveries of an event and publish it to live subscribers.
+    /// Make the webhook deliveries of an event and publish it to live subscribers. Only
+    /// events written before the event log became the fan-out's outbox have this job.
     FanOutEvent { event_id: Uuid },
     /// Send one webhook delivery (one attempt per run).
     DeliverWebhook { delivery_id: Uuid },
@@ -41,7 +39,7 @@ impl JobPayload {
         match self {
             JobPayload::AcquirerCall { .. } => "acquirer_call",
             JobPayload::ResolveOperation { .. } => "resolve_operation",
-            JobPayload::FanOutEvent { .. } => FAN_OUT_KIND,
+            JobPayload::FanOutEvent { .. } => "fan_out_event",
             JobPayload::DeliverWebhook { .. } => "deliver_webhook",
         }
     }
@@ -148,21 +146,6 @@ pub async fn claim_done(conn: &impl ConnectionTrait, id: Uuid) -> Result<bool> {
         .exec(conn)
         .await?;
     Ok(res.rows_affected == 1)
-}
-
-/// Claims many one-shot jobs at once: answers the rows this caller now owns (marked DONE
-/// in its transaction); rows another caller claimed first are left out.
-pub async fn claim_done_many(
-    conn: &impl ConnectionTrait,
-    ids: impl IntoIterator<Item = Uuid>,
-) -> Result<Vec<job::Model>> {
-    Ok(job::Entity::update_many()
-        .col_expr(job::Column::Status, Expr::value(DONE))
-        .col_expr(job::Column::UpdatedAt, Expr::value(Utc::now()))
-        .filter(job::Column::Id.is_in(ids))
-        .filter(job::Column::Status.ne(DONE))
-        .exec_with_returning(conn)
-        .await?)
 }
 
 /// Hands a job back when the queue refused it, so the dispatcher tries again soon.

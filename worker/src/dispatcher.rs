@@ -1,5 +1,6 @@
-//! The outbox dispatcher: hands due jobs (new, rescheduled, or whose lease ran out) to the
-//! queue, and sweeps expired idempotency keys.
+//! The outbox dispatcher: fans new events out (webhook deliveries, subscribers), hands due
+//! jobs (new, rescheduled, or whose lease ran out) to the queue, runs the schedules, and
+//! sweeps expired idempotency keys.
 use std::time::{Duration, Instant};
 
 use service::Gateway;
@@ -17,22 +18,19 @@ pub async fn run_dispatcher(gw: Gateway, shutdown: CancellationToken) {
             _ = shutdown.cancelled() => return,
             _ = tokio::time::sleep(gw.settings.dispatch_interval) => {}
         }
+        // Events first: their deliveries' jobs are pushed at once.
+        match service::webhooks::fan_out_pending(&gw, BATCH).await {
+            Ok(deliveries) => {
+                for job in deliveries {
+                    gw.push(&job).await;
+                }
+            }
+            // Left as they were: the next tick tries again.
+            Err(e) => tracing::warn!(error = %e, "could not fan out events"),
+        }
         match jobs::due(&gw.db, gw.settings.job_lease, BATCH).await {
             Ok(rows) => {
-                // Fan-outs are done here in one batch; every other job goes to the queue.
-                let (fan_outs, others): (Vec<_>, Vec<_>) = rows
-                    .into_iter()
-                    .partition(|row| row.kind == jobs::FAN_OUT_KIND);
-                match service::webhooks::fan_out_batch(&gw, &fan_outs).await {
-                    Ok(deliveries) => {
-                        for job in deliveries {
-                            gw.push(&job).await;
-                        }
-                    }
-                    // Left as they were: the next tick tries again.
-                    Err(e) => tracing::warn!(error = %e, "could not fan out events"),
-                }
-                for row in others {
+                for row in rows {
                     gw.hand_out(&row).await;
                 }
             }

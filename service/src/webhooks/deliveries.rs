@@ -4,9 +4,10 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use entity::{event, job, webhook_attempt, webhook_delivery, webhook_endpoint};
 use rand::Rng;
+use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
-    TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set, TransactionTrait,
 };
 use uuid::Uuid;
 
@@ -60,8 +61,9 @@ async fn new_delivery(
     Ok((delivery, job))
 }
 
-/// Makes one delivery (and its job) per enabled endpoint that wants the event, then
-/// publishes the event to live subscribers. Returns the new jobs (inserted as handed out)
+/// The fan-out job of an event written before the event log was the fan-out's outbox: one
+/// delivery (and its job) per enabled endpoint that wants the event, then the event is
+/// published to live subscribers. Returns the new jobs (inserted as handed out)
 /// for the caller to push.
 pub async fn fan_out(
     gw: &Gateway,
@@ -85,32 +87,31 @@ pub async fn fan_out(
     Ok(new_jobs)
 }
 
-/// The dispatcher's way: fans out many events' jobs in one transaction (one claim, one read
-/// of the events and one of the endpoints, one insert of the deliveries and one of their
-/// jobs), where one job at a time would cost two commits and a trip through the queue each.
-/// Jobs another dispatcher or worker claimed meanwhile are left to it.
-pub async fn fan_out_batch(gw: &Gateway, fan_out_jobs: &[job::Model]) -> Result<Vec<job::Model>> {
-    if fan_out_jobs.is_empty() {
+/// The dispatcher's way: takes up to `limit` events not yet fanned out, oldest first, and
+/// in one transaction marks them, makes their deliveries (and jobs, inserted as handed out)
+/// and commits; then publishes them to live subscribers. Returns the jobs to push. Events
+/// another dispatcher claimed meanwhile are left to it.
+pub async fn fan_out_pending(gw: &Gateway, limit: u64) -> Result<Vec<job::Model>> {
+    let ids: Vec<Uuid> = event::Entity::find()
+        .select_only()
+        .column(event::Column::Id)
+        .filter(event::Column::FannedOutAt.is_null())
+        .order_by_asc(event::Column::CreatedAt)
+        .limit(limit)
+        .into_tuple()
+        .all(&gw.db)
+        .await?;
+    if ids.is_empty() {
         return Ok(vec![]);
     }
     let txn = gw.db.begin().await?;
-    let claimed = jobs::claim_done_many(&txn, fan_out_jobs.iter().map(|j| j.id)).await?;
-    let event_ids: Vec<Uuid> = claimed
-        .iter()
-        .filter_map(|row| match jobs::payload(row) {
-            Ok(JobPayload::FanOutEvent { event_id }) => Some(event_id),
-            _ => None,
-        })
-        .collect();
-    if event_ids.is_empty() {
-        return Ok(vec![]);
-    }
-    let evs = event::Entity::find()
-        .filter(event::Column::Id.is_in(event_ids))
-        .order_by_asc(event::Column::CreatedAt)
-        .order_by_asc(event::Column::Sequence)
-        .all(&txn)
+    let mut evs = event::Entity::update_many()
+        .col_expr(event::Column::FannedOutAt, Expr::value(Utc::now()))
+        .filter(event::Column::Id.is_in(ids))
+        .filter(event::Column::FannedOutAt.is_null())
+        .exec_with_returning(&txn)
         .await?;
+    evs.sort_by_key(|e| (e.created_at, e.sequence));
     let new_jobs = make_deliveries(&txn, &evs).await?;
     txn.commit().await?;
     for ev in &evs {
