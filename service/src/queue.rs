@@ -40,11 +40,15 @@ impl JobQueue {
                     .map_err(|e| ServiceError::Internal(format!("redis: {e}")))?;
                 // A fetch takes up to 10 jobs (apalis's batch, which also sizes its batches of
                 // acknowledgements: larger ones held jobs for seconds in a benchmark), so the
-                // worker polls often (see worker::consume).
+                // worker polls often (see worker::consume). A job pushed to an idle consumer
+                // was sometimes fetched only at its next heartbeat (seen as 5 s stalls with a
+                // 5 s heartbeat), so the heartbeat is short; a consumer is deemed dead after
+                // 30 s without one, like a job's lease.
                 let storage = RedisStorage::new(conn.clone()).with_config(
                     apalis_redis::Config::default()
                         .queue(format!("{}:jobs", settings.redis_prefix))
-                        .heartbeat_interval(Duration::from_secs(5)),
+                        .heartbeat_interval(Duration::from_millis(100))
+                        .missed_heartbeats(300),
                 );
                 Ok(JobQueue::Redis { storage, conn })
             }
