@@ -251,6 +251,45 @@ async fn paid_payments_clear_then_settle_and_can_still_be_refunded(app: TestApp)
         .await;
     assert_eq!(r["payment"]["status"], "REFUNDED");
     assert_eq!(r["payment"]["refundedAmount"], 3000);
+
+    // A settled payment can still be charged back: what was not refunded is taken back.
+    let p = app.charge(&c, 5000, "AUTOMATIC", None).await;
+    let id = p["payment"]["id"].as_str().unwrap().to_string();
+    app.wait_for_status(&id, "SETTLED", Duration::from_secs(15))
+        .await;
+    let r = app
+        .payment_mutation("refundPayment", json!({"id": id, "amount": 1500}))
+        .await;
+    assert_eq!(r["payment"]["status"], "SETTLED", "{r}");
+    let (status, answer) = signed_chargeback(&app, &id, 5000).await;
+    assert_eq!(status, 200, "{answer}");
+    let d = detail(&app, &id).await;
+    assert_eq!(d["status"], "CHARGEBACK");
+    assert_eq!(d["chargebackAmount"], 3500, "what was not refunded");
+}
+
+/// Posts the acquirer's chargeback notice of a payment, signed with the shared secret.
+async fn signed_chargeback(app: &TestApp, payment_id: &str, amount: i64) -> (u16, Value) {
+    let reference = acquirer_reference(app, payment_id).await;
+    let body = json!({"id": format!("evt_{payment_id}"), "type": "payment.chargeback",
+                      "payment_id": reference, "amount": amount, "currency": "EUR",
+                      "reason": "fraudulent"})
+    .to_string();
+    let secret = crate::support::notification_secret(&app.settings);
+    let signature = simulator::sign(&secret, chrono::Utc::now().timestamp(), &body);
+    post_notification(app, &body, &signature).await
+}
+
+/// The acquirer's id of a payment, as the acquirer's notifications name it.
+async fn acquirer_reference(app: &TestApp, payment_id: &str) -> String {
+    use sea_orm::EntityTrait;
+    entity::payment::Entity::find_by_id(payment_id.parse::<uuid::Uuid>().unwrap())
+        .one(&app.gw.db)
+        .await
+        .unwrap()
+        .unwrap()
+        .acquirer_reference
+        .unwrap()
 }
 on_both_backends_with!(
     paid_payments_clear_then_settle_and_can_still_be_refunded,
@@ -324,16 +363,7 @@ async fn the_chargeback_card_is_charged_back_by_a_signed_notification(app: TestA
     let other = app.customer_with_card("4242424242424242").await;
     let paid = app.charge(&other, 1000, "AUTOMATIC", None).await;
     let paid_id = paid["payment"]["id"].as_str().unwrap().to_string();
-    let reference: String = {
-        use sea_orm::EntityTrait;
-        entity::payment::Entity::find_by_id(paid_id.parse::<uuid::Uuid>().unwrap())
-            .one(&app.gw.db)
-            .await
-            .unwrap()
-            .unwrap()
-            .acquirer_reference
-            .unwrap()
-    };
+    let reference = acquirer_reference(&app, &paid_id).await;
     let body = json!({"id": "evt_forged", "type": "payment.chargeback", "payment_id": reference,
                       "amount": 1000, "currency": "EUR", "reason": "forged"})
     .to_string();
