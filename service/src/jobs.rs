@@ -59,24 +59,7 @@ pub async fn insert(
     payload: &JobPayload,
     run_at: DateTime<Utc>,
 ) -> Result<job::Model> {
-    let now = Utc::now();
-    Ok(job::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        kind: Set(payload.kind().into()),
-        payload: Set(
-            serde_json::to_value(payload).map_err(|e| ServiceError::Internal(e.to_string()))?
-        ),
-        status: Set(PENDING.into()),
-        attempts: Set(0),
-        run_at: Set(run_at),
-        dispatched_at: Set(None),
-        dispatches: Set(0),
-        last_error: Set(None),
-        created_at: Set(now),
-        updated_at: Set(now),
-    }
-    .insert(conn)
-    .await?)
+    insert_row(conn, payload, run_at, false).await
 }
 
 /// Inserts a job already marked handed out (first hand-out), for a caller that pushes it to
@@ -86,6 +69,15 @@ pub async fn insert_dispatched(
     conn: &impl ConnectionTrait,
     payload: &JobPayload,
 ) -> Result<job::Model> {
+    insert_row(conn, payload, Utc::now(), true).await
+}
+
+async fn insert_row(
+    conn: &impl ConnectionTrait,
+    payload: &JobPayload,
+    run_at: DateTime<Utc>,
+    dispatched: bool,
+) -> Result<job::Model> {
     let now = Utc::now();
     Ok(job::ActiveModel {
         id: Set(Uuid::now_v7()),
@@ -93,11 +85,11 @@ pub async fn insert_dispatched(
         payload: Set(
             serde_json::to_value(payload).map_err(|e| ServiceError::Internal(e.to_string()))?
         ),
-        status: Set(DISPATCHED.into()),
+        status: Set(if dispatched { DISPATCHED } else { PENDING }.into()),
         attempts: Set(0),
-        run_at: Set(now),
-        dispatched_at: Set(Some(now)),
-        dispatches: Set(1),
+        run_at: Set(run_at),
+        dispatched_at: Set(dispatched.then_some(now)),
+        dispatches: Set(i32::from(dispatched)),
         last_error: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
