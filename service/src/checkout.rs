@@ -12,9 +12,8 @@ use uuid::Uuid;
 use crate::acquirer::{CardToken, TokenizeError};
 use crate::error::{Result, ServiceError};
 use crate::gateway::Gateway;
-use crate::jobs::{self, JobPayload};
 use crate::merchants::Caller;
-use crate::payments::{self, kind};
+use crate::payments;
 use crate::status::PaymentStatus;
 use crate::{customers, paylinks};
 
@@ -610,41 +609,23 @@ pub async fn pay(
     row.payment_method_id = Set(Some(method_id));
     row.customer_id = Set(customer_id);
     row.force_recurring = Set(force);
-    let (op_kind, pending, event) = if view.authorize_only {
-        (
-            kind::AUTHORIZE,
-            PaymentStatus::PendingExecute,
-            "payment.pending_execute",
-        )
-    } else {
-        (
-            kind::CHARGE,
-            PaymentStatus::PendingCharge,
-            "payment.pending_charge",
-        )
+    let (kind, pending, event) = payments::charge_or_authorize(view.authorize_only);
+    let authentication = match &choice {
+        CardChoice::Authenticated { authentication, .. } => Some(authentication.as_str()),
+        _ => None,
     };
-    let op =
-        payments::insert_operation(&txn, &p, op_kind, p.amount, Some("hosted page".into())).await?;
-    let op = match &choice {
-        CardChoice::Authenticated { authentication, .. } => {
-            payments::set_authentication(&txn, op, authentication).await?
-        }
-        _ => op,
-    };
-    payments::transition(
+    let (op, job) = payments::start_operation(
         &txn,
         &p,
         row,
-        pending,
-        "paid on the hosted page",
-        Some(op.id),
-        event,
-    )
-    .await?;
-    let job = jobs::insert_dispatched(
-        &txn,
-        &JobPayload::AcquirerCall {
-            operation_id: op.id,
+        payments::Start {
+            kind,
+            amount: p.amount,
+            reason: Some("hosted page".into()),
+            authentication,
+            pending,
+            event,
+            history: "paid on the hosted page",
         },
     )
     .await?;

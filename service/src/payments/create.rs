@@ -6,13 +6,12 @@ use serde::Serialize;
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::{commit_answer, insert_operation, kind, record_history};
+use super::{commit_answer, record_history};
 use crate::customers;
 use crate::error::{Result, ServiceError};
 use crate::events;
 use crate::gateway::Gateway;
 use crate::idempotency::Claim;
-use crate::jobs::{self, JobPayload};
 use crate::merchants::Caller;
 use crate::money::{self, Currency, ItemInput};
 use crate::status::PaymentStatus;
@@ -457,33 +456,20 @@ pub async fn charge_customer(
         PaymentStatus::Created,
     )
     .await?;
-    let (op_kind, pending, event) = match input.capture_method {
-        CaptureMethod::Automatic => (
-            kind::CHARGE,
-            PaymentStatus::PendingCharge,
-            "payment.pending_charge",
-        ),
-        CaptureMethod::Manual => (
-            kind::AUTHORIZE,
-            PaymentStatus::PendingExecute,
-            "payment.pending_execute",
-        ),
-    };
-    let op = insert_operation(&txn, &p, op_kind, p.amount, None).await?;
-    super::transition(
+    let (kind, pending, event) =
+        super::charge_or_authorize(input.capture_method == CaptureMethod::Manual);
+    let (op, job) = super::start_operation(
         &txn,
         &p,
         p.clone().into(),
-        pending,
-        "charge requested",
-        Some(op.id),
-        event,
-    )
-    .await?;
-    let job = jobs::insert_dispatched(
-        &txn,
-        &JobPayload::AcquirerCall {
-            operation_id: op.id,
+        super::Start {
+            kind,
+            amount: p.amount,
+            reason: None,
+            authentication: None,
+            pending,
+            event,
+            history: "charge requested",
         },
     )
     .await?;

@@ -7,11 +7,10 @@ use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set, Trans
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::{commit_answer, insert_operation, kind, lock, op_status, status_of, transition};
+use super::{commit_answer, kind, lock, op_status, status_of, transition};
 use crate::error::{Result, ServiceError};
 use crate::gateway::Gateway;
 use crate::idempotency::Claim;
-use crate::jobs::{self, JobPayload};
 use crate::merchants::Caller;
 use crate::money;
 use crate::status::PaymentStatus::{self, *};
@@ -86,8 +85,7 @@ async fn begin(
     let txn = gw.db.begin().await?;
     let p = lock(&txn, caller, id).await?;
     let plan = plan(&p, status_of(&p)?)?;
-    let op = insert_operation(&txn, &p, plan.kind, plan.amount, plan.reason.clone()).await?;
-    let reason = match &plan.reason {
+    let history = match &plan.reason {
         Some(why) => format!(
             "{} of {} requested: {why}",
             plan.kind.to_lowercase(),
@@ -99,20 +97,18 @@ async fn begin(
     if let Some(method) = plan.payment_method_id {
         row.payment_method_id = Set(Some(method));
     }
-    transition(
+    let (op, job) = super::start_operation(
         &txn,
         &p,
         row,
-        plan.pending,
-        &reason,
-        Some(op.id),
-        plan.event,
-    )
-    .await?;
-    let job = jobs::insert_dispatched(
-        &txn,
-        &JobPayload::AcquirerCall {
-            operation_id: op.id,
+        super::Start {
+            kind: plan.kind,
+            amount: plan.amount,
+            reason: plan.reason,
+            authentication: None,
+            pending: plan.pending,
+            event: plan.event,
+            history: &history,
         },
     )
     .await?;

@@ -161,6 +161,70 @@ pub async fn insert_operation(
     .await?)
 }
 
+/// How a money operation starts: its kind, amount and reason (and 3-D Secure
+/// authentication), the pending status and event it moves the payment to, and the reason
+/// written in the status history.
+pub(crate) struct Start<'a> {
+    pub kind: &'static str,
+    pub amount: i64,
+    pub reason: Option<String>,
+    pub authentication: Option<&'a str>,
+    pub pending: PaymentStatus,
+    pub event: &'static str,
+    pub history: &'a str,
+}
+
+/// A charge (captured at once) or an authorization: its operation kind, pending status and
+/// event.
+pub(crate) fn charge_or_authorize(authorize: bool) -> (&'static str, PaymentStatus, &'static str) {
+    if authorize {
+        (
+            kind::AUTHORIZE,
+            PaymentStatus::PendingExecute,
+            "payment.pending_execute",
+        )
+    } else {
+        (
+            kind::CHARGE,
+            PaymentStatus::PendingCharge,
+            "payment.pending_charge",
+        )
+    }
+}
+
+/// In the caller's transaction, under the payment's row lock: the PENDING operation, the
+/// move to the pending status (saving `changed` with it), and the acquirer job inserted as
+/// handed out. The caller commits, then pushes the job and waits for the operation.
+pub(crate) async fn start_operation(
+    conn: &impl ConnectionTrait,
+    p: &payment::Model,
+    changed: payment::ActiveModel,
+    start: Start<'_>,
+) -> Result<(operation::Model, entity::job::Model)> {
+    let mut op = insert_operation(conn, p, start.kind, start.amount, start.reason).await?;
+    if let Some(authentication) = start.authentication {
+        op = set_authentication(conn, op, authentication).await?;
+    }
+    transition(
+        conn,
+        p,
+        changed,
+        start.pending,
+        start.history,
+        Some(op.id),
+        start.event,
+    )
+    .await?;
+    let job = crate::jobs::insert_dispatched(
+        conn,
+        &crate::jobs::JobPayload::AcquirerCall {
+            operation_id: op.id,
+        },
+    )
+    .await?;
+    Ok((op, job))
+}
+
 /// Notes the 3-D Secure authentication an operation is allowed by.
 pub async fn set_authentication(
     conn: &impl ConnectionTrait,
