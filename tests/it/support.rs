@@ -378,26 +378,7 @@ pub const PAYLOAD: &str = "payment { id status amount currency authorizedAmount 
 #[macro_export]
 macro_rules! on_both_backends {
     ($name:ident) => {
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn on_sqlite() {
-                super::$name(
-                    $crate::support::TestApp::spawn($crate::support::Backend::Sqlite).await,
-                )
-                .await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn on_postgres_and_redis() {
-                if !$crate::support::pg_enabled() {
-                    return;
-                }
-                super::$name(
-                    $crate::support::TestApp::spawn($crate::support::Backend::PostgresRedis).await,
-                )
-                .await;
-            }
-        }
+        $crate::on_both_backends_with!($name, $crate::support::Options::default());
     };
 }
 
