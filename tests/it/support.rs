@@ -172,10 +172,6 @@ pub async fn start_simulator(
 }
 
 impl TestApp {
-    pub async fn spawn(backend: Backend) -> TestApp {
-        TestApp::spawn_with(backend, Options::default()).await
-    }
-
     pub async fn spawn_with(backend: Backend, opts: Options) -> TestApp {
         let dir = tempfile::tempdir().expect("temp dir");
         let database_url = match backend {
