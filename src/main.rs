@@ -6,6 +6,11 @@ use clap::{Parser, Subcommand};
 use service::{Gateway, Settings, merchants};
 use tokio_util::sync::CancellationToken;
 
+/// mimalloc instead of glibc's malloc: the request and job paths allocate many small,
+/// short-lived buffers, which glibc's allocator served at about a tenth of the CPU under load.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "paygate", about = "A self-hosted payments gateway", version)]
 struct Cli {
