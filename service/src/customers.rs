@@ -331,28 +331,35 @@ pub async fn usable_method(
     customer_id: Uuid,
     id: Option<Uuid>,
 ) -> Result<payment_method::Model> {
-    let pm = match id {
-        Some(id) => get_method(conn, caller, id)
-            .await
-            .ok()
-            .filter(|pm| pm.customer_id == Some(customer_id)),
-        None => payment_methods(conn, customer_id)
-            .await?
-            .into_iter()
-            .find(|pm| pm.is_default),
+    // One query on the happy path: the card (the given one, or the default) of this
+    // customer of the caller's. Only when there is none does it ask whether the customer
+    // exists, to say which of the two is missing.
+    let mut query = payment_method::Entity::find()
+        .filter(payment_method::Column::MerchantId.eq(caller.merchant_id))
+        .filter(payment_method::Column::Mode.eq(caller.mode.as_str()))
+        .filter(payment_method::Column::CustomerId.eq(customer_id))
+        .filter(payment_method::Column::RemovedAt.is_null());
+    query = match id {
+        Some(id) => query.filter(payment_method::Column::Id.eq(id)),
+        None => query.filter(payment_method::Column::IsDefault.eq(true)),
     };
-    match pm {
+    match query.one(conn).await? {
         Some(pm) if !is_expired(&pm) => Ok(pm),
         Some(_) => Err(ServiceError::invalid(
             "NO_PAYMENT_METHOD",
             &["paymentMethodId"],
             "the stored card has expired",
         )),
-        None => Err(ServiceError::invalid(
-            "NO_PAYMENT_METHOD",
-            &["paymentMethodId"],
-            "the customer has no usable stored payment method",
-        )),
+        None => {
+            get(conn, caller, customer_id).await.map_err(|_| {
+                ServiceError::invalid("CUSTOMER_NOT_FOUND", &["customerId"], "no such customer")
+            })?;
+            Err(ServiceError::invalid(
+                "NO_PAYMENT_METHOD",
+                &["paymentMethodId"],
+                "the customer has no usable stored payment method",
+            ))
+        }
     }
 }
 

@@ -38,8 +38,18 @@ pub async fn record_payment_event(
     conn: &impl ConnectionTrait,
     event_type: &str,
     p: &payment::Model,
-) -> Result<event::Model> {
-    let ev = event::ActiveModel {
+) -> Result<()> {
+    record_payment_events(conn, &[(event_type, p)]).await
+}
+
+/// Records payment events in one statement, each numbered by its snapshot's
+/// `event_sequence`, in the order given.
+pub async fn record_payment_events(
+    conn: &impl ConnectionTrait,
+    events: &[(&str, &payment::Model)],
+) -> Result<()> {
+    let created_at = Utc::now();
+    let rows = events.iter().map(|(event_type, p)| event::ActiveModel {
         id: Set(Uuid::now_v7()),
         merchant_id: Set(p.merchant_id),
         mode: Set(p.mode.clone()),
@@ -47,12 +57,13 @@ pub async fn record_payment_event(
         payment_id: Set(Some(p.id)),
         sequence: Set(p.event_sequence),
         data: Set(payment_snapshot(p)),
-        created_at: Set(Utc::now()),
+        created_at: Set(created_at),
         fanned_out_at: Set(None),
-    }
-    .insert(conn)
-    .await?;
-    Ok(ev)
+    });
+    event::Entity::insert_many(rows)
+        .exec_without_returning(conn)
+        .await?;
+    Ok(())
 }
 
 /// Records an event of an object other than a payment (a paylink, say): no sequence.

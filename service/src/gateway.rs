@@ -106,8 +106,9 @@ impl Gateway {
     }
 
     /// Waits until an operation has a definite result or its first acquirer call ended
-    /// without one, up to the charge deadline. The worker says when an operation settles
-    /// (bus); the database is looked at then, and on a slow poll in case the word is lost.
+    /// without one, up to the charge deadline. The worker announces an operation (bus) once
+    /// it has committed either, so hearing ours ends the wait; the database is looked at
+    /// only on a slow poll, in case the word is lost.
     pub async fn wait_for_operation(&self, operation_id: Uuid) -> Result<()> {
         let deadline = tokio::time::Instant::now() + self.settings.charge_wait;
         let mut settled = self.bus.watch_operations();
@@ -132,7 +133,7 @@ impl Gateway {
             loop {
                 tokio::select! {
                     heard = settled.recv() => match heard {
-                        Ok(id) if id == operation_id => break,
+                        Ok(id) if id == operation_id => return Ok(()),
                         Ok(_) => {}
                         // Lagged: some ids were missed, maybe ours: look.
                         Err(broadcast::error::RecvError::Lagged(_)) => break,

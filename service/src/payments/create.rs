@@ -1,7 +1,7 @@
 //! Creating payments, and charging a customer's stored card.
 use chrono::{DateTime, Utc};
 use entity::{payment, payment_item};
-use sea_orm::{ActiveModelTrait, Set, TransactionTrait};
+use sea_orm::{ActiveModelTrait, EntityTrait, Set, TransactionTrait};
 use serde::Serialize;
 use serde_json::Value;
 use uuid::Uuid;
@@ -230,6 +230,17 @@ struct NewPayment<'a> {
     due: Option<(DateTime<Utc>, bool)>,
 }
 
+/// A status a new payment moves on to in its creating transaction (a charge's pending
+/// state, the wait for the buyer's consent). The row is written in that status at once;
+/// the CREATED step is still in its history and events, so they read as two moves.
+struct Onward<'a> {
+    to: PaymentStatus,
+    reason: &'a str,
+    event: &'static str,
+    operation_id: Option<Uuid>,
+}
+
+/// Inserts the payment row and its items, in `status` (CREATED, or where it moves on to).
 async fn insert_payment(
     conn: &impl sea_orm::ConnectionTrait,
     new: NewPayment<'_>,
@@ -275,14 +286,23 @@ async fn insert_payment(
         cleared_at: Set(None),
         settled_at: Set(None),
         chargeback_amount: Set(0),
-        event_sequence: Set(1),
+        // The created event is number 1; a payment that moves on at once has had two.
+        event_sequence: Set(if status == PaymentStatus::Created {
+            1
+        } else {
+            2
+        }),
         created_at: Set(now),
         updated_at: Set(now),
     }
     .insert(conn)
     .await?;
-    for (i, item) in new.priced.items.into_iter().enumerate() {
-        payment_item::ActiveModel {
+    let items: Vec<payment_item::ActiveModel> = new
+        .priced
+        .items
+        .into_iter()
+        .enumerate()
+        .map(|(i, item)| payment_item::ActiveModel {
             id: Set(Uuid::now_v7()),
             payment_id: Set(p.id),
             position: Set(i32::try_from(i).unwrap_or(i32::MAX)),
@@ -294,13 +314,47 @@ async fn insert_payment(
             client_item_reference: Set(item.client_item_reference),
             total: Set(item.total),
             vat_amount: Set(item.vat_amount),
-        }
-        .insert(conn)
-        .await?;
+        })
+        .collect();
+    if !items.is_empty() {
+        payment_item::Entity::insert_many(items).exec(conn).await?;
     }
-    record_history(conn, p.id, PaymentStatus::Created, "created", None).await?;
-    events::record_payment_event(conn, "payment.created", &p).await?;
     Ok(p)
+}
+
+/// The history and events of a payment just inserted: CREATED, and the move on to
+/// `onward` if it went on at once (one statement for the history rows, one for the events).
+async fn record_created(
+    conn: &impl sea_orm::ConnectionTrait,
+    p: &payment::Model,
+    onward: Option<Onward<'_>>,
+) -> Result<()> {
+    let Some(onward) = onward else {
+        record_history(conn, p.id, PaymentStatus::Created, "created", None).await?;
+        events::record_payment_event(conn, "payment.created", p).await?;
+        return Ok(());
+    };
+    if !PaymentStatus::Created.can_move_to(onward.to) || p.status != onward.to.as_str() {
+        return Err(ServiceError::Internal(format!(
+            "a new payment cannot move on to {}",
+            onward.to
+        )));
+    }
+    let created = payment::Model {
+        status: PaymentStatus::Created.as_str().into(),
+        event_sequence: 1,
+        ..p.clone()
+    };
+    super::record_histories(
+        conn,
+        p.id,
+        &[
+            (PaymentStatus::Created, "created", None),
+            (onward.to, onward.reason, onward.operation_id),
+        ],
+    )
+    .await?;
+    events::record_payment_events(conn, &[("payment.created", &created), (onward.event, p)]).await
 }
 
 /// A payment to be paid later (its hosted page comes with the paylink work): CREATED.
@@ -396,21 +450,20 @@ pub async fn create_payment(
             refund_availability: refund_availability(&input.refund_availability)?,
             due,
         },
-        PaymentStatus::Created,
+        if input.require_confirmation {
+            PaymentStatus::PendingConfirmation
+        } else {
+            PaymentStatus::Created
+        },
     )
     .await?;
-    if input.require_confirmation {
-        super::transition(
-            &txn,
-            &p,
-            p.clone().into(),
-            PaymentStatus::PendingConfirmation,
-            "waiting for the buyer to accept",
-            None,
-            "payment.pending_confirmation",
-        )
-        .await?;
-    }
+    let onward = input.require_confirmation.then_some(Onward {
+        to: PaymentStatus::PendingConfirmation,
+        reason: "waiting for the buyer to accept",
+        event: "payment.pending_confirmation",
+        operation_id: None,
+    });
+    record_created(&txn, &p, onward).await?;
     commit_answer(txn, p.id, claim).await
 }
 
@@ -427,12 +480,9 @@ pub async fn charge_customer(
     check_text(&input.client_reference, "clientReference", 200)?;
     check_text(&input.description, "description", 1000)?;
     check_metadata(&input.metadata)?;
+    let (kind, pending, event) =
+        super::charge_or_authorize(input.capture_method == CaptureMethod::Manual);
     let txn = gw.db.begin().await?;
-    customers::get(&txn, caller, input.customer_id)
-        .await
-        .map_err(|_| {
-            ServiceError::invalid("CUSTOMER_NOT_FOUND", &["customerId"], "no such customer")
-        })?;
     let method =
         customers::usable_method(&txn, caller, input.customer_id, input.payment_method_id).await?;
     let p = insert_payment(
@@ -453,23 +503,23 @@ pub async fn charge_customer(
             refund_availability: "ALL",
             due: None,
         },
-        PaymentStatus::Created,
+        pending,
     )
     .await?;
-    let (kind, pending, event) =
-        super::charge_or_authorize(input.capture_method == CaptureMethod::Manual);
-    let (op, job) = super::start_operation(
+    // The payment is written in its pending state at once: one row, one operation, one
+    // statement each for the history and the events, one job.
+    let op = super::insert_operation(&txn, &p, kind, p.amount, None).await?;
+    let onward = Onward {
+        to: pending,
+        reason: "charge requested",
+        event,
+        operation_id: Some(op.id),
+    };
+    record_created(&txn, &p, Some(onward)).await?;
+    let job = crate::jobs::insert_dispatched(
         &txn,
-        &p,
-        p.clone().into(),
-        super::Start {
-            kind,
-            amount: p.amount,
-            reason: None,
-            authentication: None,
-            pending,
-            event,
-            history: "charge requested",
+        &crate::jobs::JobPayload::AcquirerCall {
+            operation_id: op.id,
         },
     )
     .await?;
@@ -517,7 +567,7 @@ pub async fn create_for_paylink(
     } else {
         CaptureMethod::Automatic
     };
-    insert_payment(
+    let p = insert_payment(
         conn,
         NewPayment {
             caller: &caller,
@@ -537,5 +587,7 @@ pub async fn create_for_paylink(
         },
         PaymentStatus::Created,
     )
-    .await
+    .await?;
+    record_created(conn, &p, None).await?;
+    Ok(p)
 }

@@ -120,16 +120,29 @@ pub(crate) async fn record_history(
     reason: &str,
     operation_id: Option<Uuid>,
 ) -> Result<()> {
-    history::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        payment_id: Set(payment_id),
-        status: Set(status.as_str().into()),
-        reason: Set(Some(reason.to_string())),
-        operation_id: Set(operation_id),
-        at: Set(Utc::now()),
-    }
-    .insert(conn)
-    .await?;
+    record_histories(conn, payment_id, &[(status, reason, operation_id)]).await
+}
+
+/// Writes status-history rows in one statement, in the order given.
+pub(crate) async fn record_histories(
+    conn: &impl ConnectionTrait,
+    payment_id: Uuid,
+    moves: &[(PaymentStatus, &str, Option<Uuid>)],
+) -> Result<()> {
+    let at = Utc::now();
+    let rows = moves
+        .iter()
+        .map(|(status, reason, operation_id)| history::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            payment_id: Set(payment_id),
+            status: Set(status.as_str().into()),
+            reason: Set(Some(reason.to_string())),
+            operation_id: Set(*operation_id),
+            at: Set(at),
+        });
+    history::Entity::insert_many(rows)
+        .exec_without_returning(conn)
+        .await?;
     Ok(())
 }
 
