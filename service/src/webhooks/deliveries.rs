@@ -4,7 +4,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use entity::{event, job, webhook_attempt, webhook_delivery, webhook_endpoint};
 use rand::Rng;
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect, Set, TransactionTrait,
@@ -157,23 +157,16 @@ pub async fn delivery_to_send(
         event::Model,
     )>,
 > {
-    let Some(delivery) = webhook_delivery::Entity::find_by_id(delivery_id)
-        .one(&gw.db)
-        .await?
-    else {
-        return Ok(None);
-    };
-    if delivery.status != PENDING {
-        return Ok(None);
-    }
-    let endpoint = webhook_endpoint::Entity::find_by_id(delivery.endpoint_id)
+    // One query for the three rows.
+    let found = webhook_delivery::Entity::find_by_id(delivery_id)
+        .find_also_related(webhook_endpoint::Entity)
+        .find_also_related(event::Entity)
         .one(&gw.db)
         .await?;
-    let ev = event::Entity::find_by_id(delivery.event_id)
-        .one(&gw.db)
-        .await?;
-    match (endpoint, ev) {
-        (Some(endpoint), Some(ev)) => Ok(Some((delivery, endpoint, ev))),
+    match found {
+        Some((delivery, Some(endpoint), Some(ev))) if delivery.status == PENDING => {
+            Ok(Some((delivery, endpoint, ev)))
+        }
         _ => Ok(None),
     }
 }
@@ -209,6 +202,32 @@ pub async fn record_attempt(
     outcome: &AttemptOutcome,
 ) -> Result<()> {
     let txn = gw.db.begin().await?;
+    let code = outcome.status_code.unwrap_or(0);
+    if (200..300).contains(&code) {
+        // Delivered, the common case: the delivery is marked in one conditional update (no
+        // read first); a copy that finds it no longer pending records nothing.
+        let now = Utc::now();
+        let marked = webhook_delivery::Entity::update_many()
+            .col_expr(webhook_delivery::Column::Status, Expr::value(SUCCEEDED))
+            .col_expr(
+                webhook_delivery::Column::Attempts,
+                Expr::col(webhook_delivery::Column::Attempts).add(1),
+            )
+            .col_expr(
+                webhook_delivery::Column::NextAttemptAt,
+                Expr::value(Option::<DateTime<Utc>>::None),
+            )
+            .col_expr(webhook_delivery::Column::UpdatedAt, Expr::value(now))
+            .filter(webhook_delivery::Column::Id.eq(delivery_id))
+            .filter(webhook_delivery::Column::Status.eq(PENDING))
+            .exec(&txn)
+            .await?;
+        if marked.rows_affected == 1 {
+            attempt_row(delivery_id, now, outcome).insert(&txn).await?;
+        }
+        jobs::finish(&txn, job.id).await?;
+        return Ok(txn.commit().await?);
+    }
     let delivery = webhook_delivery::Entity::find_by_id(delivery_id)
         .one(&txn)
         .await?
@@ -218,29 +237,14 @@ pub async fn record_attempt(
         return Ok(txn.commit().await?);
     }
     let now = Utc::now();
-    webhook_attempt::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        delivery_id: Set(delivery.id),
-        at: Set(now),
-        status_code: Set(outcome.status_code.map(i32::from)),
-        duration_ms: Set(i64::try_from(outcome.duration.as_millis()).unwrap_or(i64::MAX)),
-        response_excerpt: Set(outcome.response_excerpt.clone()),
-        error: Set(outcome.error.clone()),
-    }
-    .insert(&txn)
-    .await?;
+    attempt_row(delivery.id, now, outcome).insert(&txn).await?;
     let attempts = delivery.attempts + 1;
     let endpoint_id = delivery.endpoint_id;
     let mut row: webhook_delivery::ActiveModel = delivery.into();
     row.attempts = Set(attempts);
     row.updated_at = Set(now);
-    let code = outcome.status_code.unwrap_or(0);
     let schedule = &gw.settings.webhook_retry_schedule;
-    if (200..300).contains(&code) {
-        row.status = Set(SUCCEEDED.into());
-        row.next_attempt_at = Set(None);
-        jobs::finish(&txn, job.id).await?;
-    } else if code == 410 {
+    if code == 410 {
         row.status = Set(FAILED.into());
         row.next_attempt_at = Set(None);
         jobs::finish(&txn, job.id).await?;
@@ -266,6 +270,22 @@ pub async fn record_attempt(
     }
     row.update(&txn).await?;
     Ok(txn.commit().await?)
+}
+
+fn attempt_row(
+    delivery_id: Uuid,
+    at: DateTime<Utc>,
+    outcome: &AttemptOutcome,
+) -> webhook_attempt::ActiveModel {
+    webhook_attempt::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        delivery_id: Set(delivery_id),
+        at: Set(at),
+        status_code: Set(outcome.status_code.map(i32::from)),
+        duration_ms: Set(i64::try_from(outcome.duration.as_millis()).unwrap_or(i64::MAX)),
+        response_excerpt: Set(outcome.response_excerpt.clone()),
+        error: Set(outcome.error.clone()),
+    }
 }
 
 async fn set_endpoint(
