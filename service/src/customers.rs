@@ -73,10 +73,9 @@ pub async fn get(
     id: Uuid,
 ) -> Result<customer::Model> {
     customer::Entity::find_by_id(id)
-        .filter(customer::Column::MerchantId.eq(caller.merchant_id))
-        .filter(customer::Column::Mode.eq(caller.mode.as_str()))
         .one(conn)
         .await?
+        .filter(|row| caller.owns(row.merchant_id, &row.mode))
         .ok_or(ServiceError::NotFound)
 }
 
@@ -183,11 +182,10 @@ async fn get_method(
     id: Uuid,
 ) -> Result<payment_method::Model> {
     payment_method::Entity::find_by_id(id)
-        .filter(payment_method::Column::MerchantId.eq(caller.merchant_id))
-        .filter(payment_method::Column::Mode.eq(caller.mode.as_str()))
         .filter(payment_method::Column::RemovedAt.is_null())
         .one(conn)
         .await?
+        .filter(|row| caller.owns(row.merchant_id, &row.mode))
         .ok_or(ServiceError::NotFound)
 }
 

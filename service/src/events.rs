@@ -93,10 +93,9 @@ pub async fn record_event(
 /// The caller's event, or NOT_FOUND.
 pub async fn get(conn: &impl ConnectionTrait, caller: &Caller, id: Uuid) -> Result<event::Model> {
     event::Entity::find_by_id(id)
-        .filter(event::Column::MerchantId.eq(caller.merchant_id))
-        .filter(event::Column::Mode.eq(caller.mode.as_str()))
         .one(conn)
         .await?
+        .filter(|row| caller.owns(row.merchant_id, &row.mode))
         .ok_or(ServiceError::NotFound)
 }
 

@@ -50,6 +50,39 @@ enum Stored {
     },
 }
 
+/// What a mutation answers: the value recorded with its key and replayed.
+pub trait Answer: Sized {
+    fn recorded(&self) -> &Value;
+    /// The answer of a replay: only the recorded value.
+    fn replayed(value: Value) -> Self;
+}
+
+impl Answer for Value {
+    fn recorded(&self) -> &Value {
+        self
+    }
+    fn replayed(value: Value) -> Self {
+        value
+    }
+}
+
+/// An answer with the row the change just wrote, so the resolver need not read it back.
+/// A replay has no row: the resolver reads the object as it is now.
+#[derive(Clone, Debug)]
+pub struct WithRow<T> {
+    pub value: Value,
+    pub row: Option<T>,
+}
+
+impl<T> Answer for WithRow<T> {
+    fn recorded(&self) -> &Value {
+        &self.value
+    }
+    fn replayed(value: Value) -> Self {
+        WithRow { value, row: None }
+    }
+}
+
 /// A claimed key: the change's transaction completes it with the answer.
 #[derive(Clone, Debug)]
 pub struct Claim {
@@ -186,17 +219,18 @@ async fn begin(
 /// Runs `f` at most once per key. `f` gets the claim (None without a key) and must complete
 /// it inside its transaction; a client error it returns is stored and replayed too. An
 /// internal or retryable error frees the key so the client may try again.
-pub async fn run<F, Fut>(
+pub async fn run<F, Fut, A>(
     db: &DatabaseConnection,
     caller: &Caller,
     key: Option<&str>,
     operation: &str,
     input: &Value,
     f: F,
-) -> Result<Value>
+) -> Result<A>
 where
     F: FnOnce(Option<Claim>) -> Fut,
-    Fut: Future<Output = Result<Value>>,
+    Fut: Future<Output = Result<A>>,
+    A: Answer,
 {
     let Some(key) = key else { return f(None).await };
     let key = key.trim();
@@ -209,7 +243,7 @@ where
     }
     let hash = request_hash(operation, input);
     let claim = match begin(db, caller, key, operation, &hash).await? {
-        Begin::Replay(Stored::Ok { value }) => return Ok(value),
+        Begin::Replay(Stored::Ok { value }) => return Ok(A::replayed(value)),
         Begin::Replay(Stored::Err {
             code,
             field,
@@ -239,10 +273,10 @@ where
     };
     let id = claim.id;
     match f(Some(claim)).await {
-        Ok(value) => {
+        Ok(answer) => {
             // Completes the claim if `f` had no transaction to complete it in.
             let json = serde_json::to_value(Stored::Ok {
-                value: value.clone(),
+                value: answer.recorded().clone(),
             })
             .map_err(|e| ServiceError::Internal(e.to_string()))?;
             idempotency_key::Entity::update_many()
@@ -252,7 +286,7 @@ where
                 .filter(idempotency_key::Column::State.eq(IN_PROGRESS))
                 .exec(db)
                 .await?;
-            Ok(value)
+            Ok(answer)
         }
         Err(e) if e.is_internal() || matches!(e, ServiceError::OperationInProgress) => {
             // Nothing was changed (the change and the claim commit together): free the key.

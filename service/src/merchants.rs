@@ -42,6 +42,15 @@ pub struct Caller {
 }
 
 impl Caller {
+    /// Whether a row of this merchant and mode is the caller's. Lookups by id check this on
+    /// the row rather than in the query: with merchant and mode in the WHERE clause,
+    /// PostgreSQL's generic plan for the prepared statement at times chose a (merchant_id,
+    /// mode, …) index over the primary key and read every row of the merchant per lookup
+    /// (21.9 million index entries read for 4,086 payment reads in one bench/ run).
+    pub fn owns(&self, merchant_id: Uuid, mode: &str) -> bool {
+        self.merchant_id == merchant_id && self.mode.as_str() == mode
+    }
+
     /// Paygate itself acting for the merchant of a row (scheduled jobs, hosted pages,
     /// acquirer notifications): no API key.
     pub fn system(merchant_id: Uuid, mode: &str) -> Caller {
@@ -169,9 +178,9 @@ pub async fn revoke_api_key(
     id: Uuid,
 ) -> Result<api_key::Model> {
     let key = api_key::Entity::find_by_id(id)
-        .filter(api_key::Column::MerchantId.eq(caller.merchant_id))
         .one(db)
         .await?
+        .filter(|key| key.merchant_id == caller.merchant_id)
         .ok_or(ServiceError::NotFound)?;
     if key.revoked_at.is_some() {
         return Ok(key);

@@ -85,10 +85,9 @@ pub async fn create(gw: &Gateway, caller: &Caller, input: &ProductInput) -> Resu
 
 pub async fn get(conn: &impl ConnectionTrait, caller: &Caller, id: Uuid) -> Result<product::Model> {
     product::Entity::find_by_id(id)
-        .filter(product::Column::MerchantId.eq(caller.merchant_id))
-        .filter(product::Column::Mode.eq(caller.mode.as_str()))
         .one(conn)
         .await?
+        .filter(|row| caller.owns(row.merchant_id, &row.mode))
         .ok_or(ServiceError::NotFound)
 }
 

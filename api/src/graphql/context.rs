@@ -30,16 +30,17 @@ pub fn parse_id(id: &async_graphql::ID, field: &str) -> Result<Uuid, ServiceErro
 }
 
 /// Runs a mutation once per idempotency key (the input's `idempotencyKey`, else the header).
-pub async fn idempotent<F, Fut>(
+pub async fn idempotent<F, Fut, A>(
     ctx: &Context<'_>,
     key: Option<&str>,
     operation: &str,
     input: &impl Serialize,
     f: F,
-) -> Result<serde_json::Value, ServiceError>
+) -> Result<A, ServiceError>
 where
     F: FnOnce(Option<idempotency::Claim>) -> Fut,
-    Fut: std::future::Future<Output = Result<serde_json::Value, ServiceError>>,
+    Fut: std::future::Future<Output = Result<A, ServiceError>>,
+    A: idempotency::Answer,
 {
     let gw = ctx
         .data::<Gateway>()

@@ -2,6 +2,7 @@
 use async_graphql::{Context, Enum, ID, InputObject, Json, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use entity::{operation, payment, payment_item, status_history};
+use service::idempotency::WithRow;
 use service::money::ItemInput;
 use service::page::PageRequest;
 use service::payments::{
@@ -849,7 +850,15 @@ impl PaymentMutation {
             payments::create_payment(gw, &caller, svc.clone(), claim)
         })
         .await;
-        payload(ctx, result).await
+        match result {
+            // The payment as just written: no second read.
+            Ok(WithRow { row: Some(p), .. }) => Ok(PaymentPayload {
+                payment: Some(Payment(p)),
+                paylink: None,
+                errors: vec![],
+            }),
+            other => payload(ctx, other.map(|answer| answer.value)).await,
+        }
     }
 
     /// Charges a customer's stored card: AUTOMATIC → PAID, MANUAL → HOLD; declined → ERROR,

@@ -377,10 +377,9 @@ pub fn snapshot(link: &paylink::Model) -> Value {
 
 pub async fn get(conn: &impl ConnectionTrait, caller: &Caller, id: Uuid) -> Result<paylink::Model> {
     paylink::Entity::find_by_id(id)
-        .filter(paylink::Column::MerchantId.eq(caller.merchant_id))
-        .filter(paylink::Column::Mode.eq(caller.mode.as_str()))
         .one(conn)
         .await?
+        .filter(|row| caller.owns(row.merchant_id, &row.mode))
         .ok_or(ServiceError::NotFound)
 }
 

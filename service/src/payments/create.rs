@@ -11,7 +11,7 @@ use crate::customers;
 use crate::error::{Result, ServiceError};
 use crate::events;
 use crate::gateway::Gateway;
-use crate::idempotency::Claim;
+use crate::idempotency::{Claim, WithRow};
 use crate::merchants::Caller;
 use crate::money::{self, Currency, ItemInput};
 use crate::status::PaymentStatus;
@@ -363,7 +363,7 @@ pub async fn create_payment(
     caller: &Caller,
     input: CreatePaymentInput,
     claim: Option<Claim>,
-) -> Result<Value> {
+) -> Result<WithRow<payment::Model>> {
     let items = match (&input.name, input.price) {
         (Some(name), Some(price)) if input.items.is_none() && input.amount.is_none() => {
             Some(vec![ItemInput {
@@ -464,7 +464,12 @@ pub async fn create_payment(
         operation_id: None,
     });
     record_created(&txn, &p, onward).await?;
-    commit_answer(txn, p.id, claim).await
+    let value = commit_answer(txn, p.id, claim).await?;
+    // The row as committed: nothing else can have changed it yet worth a second read.
+    Ok(WithRow {
+        value,
+        row: Some(p),
+    })
 }
 
 /// Charges a customer's stored card. One transaction writes the payment, its operation, the

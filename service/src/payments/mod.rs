@@ -23,9 +23,7 @@ pub use schedule::{Swept, run_schedules};
 
 use chrono::Utc;
 use entity::{operation, payment, status_history as history};
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Set,
-};
+use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, QuerySelect, Set};
 use uuid::Uuid;
 
 use crate::error::{Result, ServiceError};
@@ -62,11 +60,10 @@ pub(crate) async fn lock(
     id: Uuid,
 ) -> Result<payment::Model> {
     payment::Entity::find_by_id(id)
-        .filter(payment::Column::MerchantId.eq(caller.merchant_id))
-        .filter(payment::Column::Mode.eq(caller.mode.as_str()))
         .lock_exclusive()
         .one(conn)
         .await?
+        .filter(|row| caller.owns(row.merchant_id, &row.mode))
         .ok_or(ServiceError::NotFound)
 }
 

@@ -13,10 +13,9 @@ use crate::status::PaymentStatus;
 /// The caller's payment, or NOT_FOUND (also for another merchant's or mode's payment).
 pub async fn get(gw: &Gateway, caller: &Caller, id: Uuid) -> Result<payment::Model> {
     payment::Entity::find_by_id(id)
-        .filter(payment::Column::MerchantId.eq(caller.merchant_id))
-        .filter(payment::Column::Mode.eq(caller.mode.as_str()))
         .one(&gw.db)
         .await?
+        .filter(|row| caller.owns(row.merchant_id, &row.mode))
         .ok_or(ServiceError::NotFound)
 }
 

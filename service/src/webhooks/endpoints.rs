@@ -115,11 +115,10 @@ pub async fn create(
 /// The caller's endpoint (not deleted), or NOT_FOUND.
 pub async fn get(gw: &Gateway, caller: &Caller, id: Uuid) -> Result<webhook_endpoint::Model> {
     webhook_endpoint::Entity::find_by_id(id)
-        .filter(webhook_endpoint::Column::MerchantId.eq(caller.merchant_id))
-        .filter(webhook_endpoint::Column::Mode.eq(caller.mode.as_str()))
         .filter(webhook_endpoint::Column::DeletedAt.is_null())
         .one(&gw.db)
         .await?
+        .filter(|row| caller.owns(row.merchant_id, &row.mode))
         .ok_or(ServiceError::NotFound)
 }
 
