@@ -3,7 +3,10 @@
 use chrono::Utc;
 use entity::{job, operation, payment, payment_method};
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
-use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, QuerySelect, Set, TransactionTrait};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Set,
+    TransactionTrait,
+};
 use uuid::Uuid;
 
 use super::{kind, op_status, status_of, transition};
@@ -12,13 +15,6 @@ use crate::error::{Result, ServiceError};
 use crate::gateway::Gateway;
 use crate::jobs::{self, JobPayload};
 use crate::status::PaymentStatus::{self, *};
-
-async fn load_op(conn: &impl ConnectionTrait, id: Uuid) -> Result<operation::Model> {
-    operation::Entity::find_by_id(id)
-        .one(conn)
-        .await?
-        .ok_or(ServiceError::NotFound)
-}
 
 /// The acquirer call an operation stands for, or None once it is no longer pending. One
 /// query: the operation, its payment and the payment's card.
@@ -144,31 +140,60 @@ pub async fn apply_answer(
     answer: &AcquirerAnswer,
 ) -> Result<()> {
     let txn = gw.db.begin().await?;
-    let op = load_op(&txn, operation_id).await?;
-    let p = payment::Entity::find_by_id(op.payment_id)
+    // The payment's row lock first; the operation is settled after it, by a conditional
+    // update. A copy of this job that applied the answer meanwhile has committed by then,
+    // so the update finds the operation no longer pending and nothing is applied twice.
+    let p = payment::Entity::find()
+        .filter(
+            payment::Column::Id.in_subquery(
+                Query::select()
+                    .column(operation::Column::PaymentId)
+                    .from(operation::Entity)
+                    .and_where(Expr::col(operation::Column::Id).eq(operation_id))
+                    .to_owned(),
+            ),
+        )
         .lock_exclusive()
         .one(&txn)
         .await?
         .ok_or(ServiceError::NotFound)?;
-    if op.status != op_status::PENDING {
+    let now = Utc::now();
+    let settle = operation::Entity::update_many()
+        .col_expr(operation::Column::UpdatedAt, Expr::value(now))
+        .filter(operation::Column::Id.eq(operation_id))
+        .filter(operation::Column::Status.eq(op_status::PENDING));
+    let settle = match answer {
+        AcquirerAnswer::Approved(ap) => settle
+            .col_expr(operation::Column::Status, Expr::value(op_status::SUCCEEDED))
+            .col_expr(
+                operation::Column::AcquirerReference,
+                Expr::value(ap.id.clone()),
+            ),
+        AcquirerAnswer::Declined { code, message, .. } => settle
+            .col_expr(operation::Column::Status, Expr::value(op_status::FAILED))
+            .col_expr(
+                operation::Column::ErrorCode,
+                Expr::value(code.to_ascii_uppercase()),
+            )
+            .col_expr(
+                operation::Column::ErrorMessage,
+                Expr::value(message.clone()),
+            ),
+    };
+    let Some(op) = settle.exec_with_returning(&txn).await?.into_iter().next() else {
         jobs::finish(&txn, job_id).await?;
         txn.commit().await?;
         return Ok(());
-    }
-    let now = Utc::now();
-    let mut op_row: operation::ActiveModel = op.clone().into();
-    op_row.updated_at = Set(now);
+    };
     let mut pay: payment::ActiveModel = p.clone().into();
     let status = status_of(&p)?;
     let (to, event, reason) = match answer {
         AcquirerAnswer::Approved(ap) => {
-            op_row.status = Set(op_status::SUCCEEDED.into());
             if matches!(op.kind.as_str(), kind::CHARGE | kind::AUTHORIZE) {
                 // An earlier declined attempt's error no longer describes the payment.
                 pay.error_code = Set(None);
                 pay.error_message = Set(None);
             }
-            op_row.acquirer_reference = Set(Some(ap.id.clone()));
             let amount = op.amount;
             match op.kind.as_str() {
                 kind::CHARGE | kind::AUTHORIZE => {
@@ -246,9 +271,6 @@ pub async fn apply_answer(
         }
         AcquirerAnswer::Declined { code, message, .. } => {
             let code = code.to_ascii_uppercase();
-            op_row.status = Set(op_status::FAILED.into());
-            op_row.error_code = Set(Some(code.clone()));
-            op_row.error_message = Set(Some(message.clone()));
             match op.kind.as_str() {
                 kind::CHARGE | kind::AUTHORIZE => {
                     pay.error_code = Set(Some(code.clone()));
@@ -286,7 +308,6 @@ pub async fn apply_answer(
             }
         }
     };
-    let op = op_row.update(&txn).await?;
     if status == Cancelled && matches!(answer, AcquirerAnswer::Approved(_)) {
         // Payer's race: the merchant cancelled while this was in flight. The payment stays
         // CANCELLED; its ledger records the money, and what was taken is given back.
@@ -381,12 +402,18 @@ pub async fn mark_inconclusive(
     error: &str,
 ) -> Result<()> {
     let txn = gw.db.begin().await?;
-    let op = load_op(&txn, operation_id).await?;
-    let attempts = op.attempts + 1;
-    let mut row: operation::ActiveModel = op.into();
-    row.attempts = Set(attempts);
-    row.updated_at = Set(Utc::now());
-    row.update(&txn).await?;
+    let counted = operation::Entity::update_many()
+        .col_expr(
+            operation::Column::Attempts,
+            Expr::col(operation::Column::Attempts).add(1),
+        )
+        .col_expr(operation::Column::UpdatedAt, Expr::value(Utc::now()))
+        .filter(operation::Column::Id.eq(operation_id))
+        .exec(&txn)
+        .await?;
+    if counted.rows_affected == 0 {
+        return Err(ServiceError::NotFound);
+    }
     let run_at =
         Utc::now() + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::seconds(5));
     jobs::reschedule(
