@@ -72,10 +72,7 @@ impl Gateway {
     /// Pushes a committed job inserted as handed out ([`jobs::insert_dispatched`]). If the
     /// queue refuses it, it goes back to the outbox for the dispatcher's next tick.
     pub async fn push(&self, row: &entity::job::Model) {
-        let job_ref = jobs::JobRef {
-            job_id: row.id,
-            dispatch: row.dispatches,
-        };
+        let job_ref = jobs::JobRef::of(row, row.dispatches);
         if let Err(e) = self.queue.push(job_ref).await {
             tracing::warn!(job_id = %row.id, error = %e, "queue refused a job; the dispatcher will retry");
             if let Err(e) = jobs::mark_undispatched(&self.db, row.id, &e.to_string()).await {
@@ -112,7 +109,10 @@ impl Gateway {
     pub async fn wait_for_operation(&self, operation_id: Uuid) -> Result<()> {
         let deadline = tokio::time::Instant::now() + self.settings.charge_wait;
         let mut settled = self.bus.watch_operations();
-        let mut pause = Duration::from_millis(20);
+        // The word normally comes; looking is only the fallback, so not before a while
+        // (looking after 20 ms read most operations still pending under load: a read per
+        // charge for nothing).
+        let pause = Duration::from_millis(250);
         // The job was pushed a moment ago: listen first, look after.
         let mut first = true;
         loop {
@@ -145,7 +145,6 @@ impl Gateway {
                     _ = tokio::time::sleep_until(until) => break,
                 }
             }
-            pause = (pause * 2).min(Duration::from_millis(250));
         }
     }
 }

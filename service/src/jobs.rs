@@ -52,6 +52,26 @@ impl JobPayload {
 pub struct JobRef {
     pub job_id: Uuid,
     pub dispatch: i32,
+    /// The operation of an acquirer call, so the worker can go straight to it without
+    /// reading the job row first (the operation's status gates the call, and the acquirer
+    /// dedupes by the operation id). Absent in references queued by older versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acquirer_call: Option<Uuid>,
+}
+
+impl JobRef {
+    /// The reference to push for a job row at hand-out number `dispatch`.
+    pub fn of(row: &job::Model, dispatch: i32) -> JobRef {
+        let acquirer_call = match payload(row) {
+            Ok(JobPayload::AcquirerCall { operation_id }) => Some(operation_id),
+            _ => None,
+        };
+        JobRef {
+            job_id: row.id,
+            dispatch,
+            acquirer_call,
+        }
+    }
 }
 
 pub async fn insert(
@@ -121,10 +141,7 @@ pub async fn mark_dispatched(
         .filter(cond.add(job::Column::Dispatches.eq(row.dispatches)))
         .exec(conn)
         .await?;
-    Ok((res.rows_affected == 1).then_some(JobRef {
-        job_id: row.id,
-        dispatch: row.dispatches + 1,
-    }))
+    Ok((res.rows_affected == 1).then(|| JobRef::of(row, row.dispatches + 1)))
 }
 
 /// Claims a job for a one-shot handler: true for exactly one caller, even when copies run

@@ -22,8 +22,19 @@ pub async fn handle(job: JobRef, gw: Data<Gateway>) -> Result<(), BoxDynError> {
 }
 
 /// Runs one outbox job, if this copy is the current hand-out of it. Anything else (done,
-/// rescheduled, handed out again since) is a stale copy and skipped.
+/// rescheduled, handed out again since) is a stale copy and skipped. An acquirer call
+/// whose reference names its operation is gated by the operation instead: a copy runs
+/// while the operation is pending, which the acquirer's idempotency by operation id and
+/// the conditional settling of the answer make safe.
 pub async fn run_job(gw: &Gateway, job: JobRef) -> service::Result<()> {
+    if let Some(operation_id) = job.acquirer_call {
+        // The hot path: straight to the operation; the job row is read only if the
+        // answer does not come.
+        if call(gw, Job::Ref(job), operation_id).await? {
+            gw.bus.operation_settled(operation_id).await;
+        }
+        return Ok(());
+    }
     let Some(row) = jobs::get(&gw.db, job.job_id).await? else {
         return Ok(());
     };
@@ -32,8 +43,9 @@ pub async fn run_job(gw: &Gateway, job: JobRef) -> service::Result<()> {
     }
     match jobs::payload(&row)? {
         JobPayload::AcquirerCall { operation_id } => {
-            call(gw, &row, operation_id).await?;
-            gw.bus.operation_settled(operation_id).await;
+            if call(gw, Job::Row(&row), operation_id).await? {
+                gw.bus.operation_settled(operation_id).await;
+            }
             Ok(())
         }
         JobPayload::ResolveOperation { operation_id } => {
@@ -53,15 +65,37 @@ fn resolve_delay(gw: &Gateway, row: &job::Model) -> Duration {
     (gw.settings.resolve_delay * factor).min(MAX_RESOLVE_DELAY)
 }
 
-async fn call(gw: &Gateway, row: &job::Model, operation_id: Uuid) -> service::Result<()> {
+/// The job an acquirer call runs for: its row, or only the reference from the queue.
+#[derive(Clone, Copy)]
+enum Job<'a> {
+    Row(&'a job::Model),
+    Ref(JobRef),
+}
+
+impl Job<'_> {
+    fn id(&self) -> Uuid {
+        match self {
+            Job::Row(row) => row.id,
+            Job::Ref(job) => job.job_id,
+        }
+    }
+}
+
+/// Sends the operation to the acquirer and records what came of it. False for a stale
+/// copy of the job, which leaves the operation to the current one.
+async fn call(gw: &Gateway, job: Job<'_>, operation_id: Uuid) -> service::Result<bool> {
     let Some(request) = payments::operation_request(gw, operation_id).await? else {
-        return jobs::finish(&gw.db, row.id).await;
+        jobs::finish(&gw.db, job.id()).await?;
+        return Ok(true);
     };
     let key = operation_id.to_string();
     let mut tries = 0;
     loop {
         match gw.acquirer.execute(&key, &request).await {
-            Ok(answer) => return payments::apply_answer(gw, operation_id, row.id, &answer).await,
+            Ok(answer) => {
+                payments::apply_answer(gw, operation_id, job.id(), &answer).await?;
+                return Ok(true);
+            }
             Err(Inconclusive::Unavailable(e))
                 if tries < QUICK_RETRIES && !e.contains("timed out") =>
             {
@@ -70,14 +104,27 @@ async fn call(gw: &Gateway, row: &job::Model, operation_id: Uuid) -> service::Re
             }
             Err(e) => {
                 tracing::info!(%operation_id, error = %e, "acquirer answer not known yet; will ask again");
-                return payments::mark_inconclusive(
+                let row = match job {
+                    Job::Row(row) => row.clone(),
+                    Job::Ref(job) => match jobs::get(&gw.db, job.job_id).await? {
+                        // Only the current hand-out reschedules the job.
+                        Some(row)
+                            if row.status == jobs::DISPATCHED && row.dispatches == job.dispatch =>
+                        {
+                            row
+                        }
+                        _ => return Ok(false),
+                    },
+                };
+                payments::mark_inconclusive(
                     gw,
                     operation_id,
-                    row,
-                    resolve_delay(gw, row),
+                    &row,
+                    resolve_delay(gw, &row),
                     &e.to_string(),
                 )
-                .await;
+                .await?;
+                return Ok(true);
             }
         }
     }
@@ -93,7 +140,7 @@ async fn resolve(gw: &Gateway, row: &job::Model, operation_id: Uuid) -> service:
     match gw.acquirer.lookup(&operation_id.to_string()).await {
         Ok(Lookup::Done(answer)) => payments::apply_answer(gw, operation_id, row.id, &answer).await,
         // The acquirer never saw the call (or it had no effect): send it again, same key.
-        Ok(Lookup::Unknown) => call(gw, row, operation_id).await,
+        Ok(Lookup::Unknown) => call(gw, Job::Row(row), operation_id).await.map(|_| ()),
         Ok(Lookup::Processing) => {
             payments::mark_inconclusive(
                 gw,
