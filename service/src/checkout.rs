@@ -630,8 +630,7 @@ pub async fn pay(
     )
     .await?;
     txn.commit().await?;
-    gw.push(&job).await;
-    gw.wait_for_operation(op.id).await?;
+    gw.push_and_wait(&job, op.id).await?;
     let p = payment::Entity::find_by_id(p.id)
         .one(&gw.db)
         .await?

@@ -4,7 +4,6 @@ use std::time::Duration;
 
 use entity::operation;
 use sea_orm::{DatabaseConnection, EntityTrait};
-use tokio::sync::broadcast;
 use uuid::Uuid;
 
 use crate::acquirer::{Acquirer, HttpAcquirer};
@@ -102,48 +101,34 @@ impl Gateway {
         }
     }
 
-    /// Waits until an operation has a definite result or its first acquirer call ended
-    /// without one, up to the charge deadline. The worker announces an operation (bus) once
-    /// it has committed either, so hearing ours ends the wait; the database is looked at
-    /// only on a slow poll, in case the word is lost.
-    pub async fn wait_for_operation(&self, operation_id: Uuid) -> Result<()> {
+    /// Pushes an operation's job (committed, inserted as handed out) and waits until the
+    /// operation has a definite result or its first acquirer call ended without one, up to
+    /// the charge deadline. The worker announces an operation (bus) once it has committed
+    /// either, so hearing it ends the wait; the database is looked at only on a slow poll,
+    /// in case the word is lost.
+    pub async fn push_and_wait(&self, job: &entity::job::Model, operation_id: Uuid) -> Result<()> {
         let deadline = tokio::time::Instant::now() + self.settings.charge_wait;
-        let mut settled = self.bus.watch_operations();
+        let mut settled = self.bus.watch_operation(operation_id);
+        self.push(job).await;
         // The word normally comes; looking is only the fallback, so not before a while
         // (looking after 20 ms read most operations still pending under load: a read per
         // charge for nothing).
         let pause = Duration::from_millis(250);
-        // The job was pushed a moment ago: listen first, look after.
-        let mut first = true;
         loop {
-            if !first {
-                let op = operation::Entity::find_by_id(operation_id)
-                    .one(&self.db)
-                    .await?
-                    .ok_or(ServiceError::NotFound)?;
-                if op.status != "PENDING" || op.attempts > 0 {
-                    return Ok(());
-                }
-            }
-            first = false;
             let until = (tokio::time::Instant::now() + pause).min(deadline);
             if until <= tokio::time::Instant::now() {
                 return Ok(());
             }
-            loop {
-                tokio::select! {
-                    heard = settled.recv() => match heard {
-                        Ok(id) if id == operation_id => return Ok(()),
-                        Ok(_) => {}
-                        // Lagged: some ids were missed, maybe ours: look.
-                        Err(broadcast::error::RecvError::Lagged(_)) => break,
-                        Err(broadcast::error::RecvError::Closed) => {
-                            tokio::time::sleep_until(until).await;
-                            break;
-                        }
-                    },
-                    _ = tokio::time::sleep_until(until) => break,
-                }
+            tokio::select! {
+                _ = settled.settled() => return Ok(()),
+                _ = tokio::time::sleep_until(until) => {}
+            }
+            let op = operation::Entity::find_by_id(operation_id)
+                .one(&self.db)
+                .await?
+                .ok_or(ServiceError::NotFound)?;
+            if op.status != "PENDING" || op.attempts > 0 {
+                return Ok(());
             }
         }
     }

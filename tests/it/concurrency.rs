@@ -23,6 +23,24 @@ fn check_answers(answers: &[Value]) -> usize {
     ok
 }
 
+/// The payment once none of its operations is pending: an answer may be PENDING_* when
+/// the acquirer is slow (a loaded machine), and the worker finishes it just after.
+async fn settled(app: &TestApp, id: &str) -> Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let p = app.payment(id).await;
+        let pending = p["operations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|o| o["status"] == "PENDING");
+        if !pending || std::time::Instant::now() > deadline {
+            return p;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
 async fn fifty_simultaneous_captures_never_exceed_the_authorization(app: TestApp) {
     let c = app.customer_with_card("4242424242424242").await;
     let id = app.charge(&c, 1000, "MANUAL", None).await["payment"]["id"]
@@ -33,7 +51,7 @@ async fn fifty_simultaneous_captures_never_exceed_the_authorization(app: TestApp
         (0..50).map(|_| app.payment_mutation("capturePayment", json!({"id": id, "amount": 30})));
     let answers = futures::future::join_all(calls).await;
     let ok = check_answers(&answers);
-    let p = app.payment(&id).await;
+    let p = settled(&app, &id).await;
     let captured = p["capturedAmount"].as_i64().unwrap();
     assert!(ok >= 1);
     assert!(captured <= 1000);
@@ -45,7 +63,7 @@ async fn fifty_simultaneous_captures_never_exceed_the_authorization(app: TestApp
         .map(|o| o["amount"].as_i64().unwrap())
         .sum();
     assert_eq!(succeeded, captured, "the ledger and the amounts agree");
-    assert_eq!(captured, 30 * ok as i64, "every success captured once");
+    assert_eq!(captured, 30 * ok as i64, "every success captured once: {p}");
 }
 on_both_backends!(fifty_simultaneous_captures_never_exceed_the_authorization);
 
@@ -59,7 +77,7 @@ async fn fifty_simultaneous_refunds_never_exceed_the_capture(app: TestApp) {
         (0..50).map(|_| app.payment_mutation("refundPayment", json!({"id": id, "amount": 40})));
     let answers = futures::future::join_all(calls).await;
     let ok = check_answers(&answers);
-    let p = app.payment(&id).await;
+    let p = settled(&app, &id).await;
     let refunded = p["refundedAmount"].as_i64().unwrap();
     assert!(refunded <= 500);
     assert_eq!(refunded, 40 * ok as i64);

@@ -529,8 +529,7 @@ pub async fn charge_customer(
     )
     .await?;
     let value = commit_answer(txn, p.id, claim).await?;
-    gw.push(&job).await;
-    gw.wait_for_operation(op.id).await?;
+    gw.push_and_wait(&job, op.id).await?;
     Ok(value)
 }
 

@@ -68,20 +68,20 @@ async fn start(
     claim: Option<Claim>,
     plan: impl FnOnce(&payment::Model, PaymentStatus) -> Result<Plan>,
 ) -> Result<Value> {
-    let (value, operation_id) = begin(gw, caller, id, claim, plan).await?;
-    gw.wait_for_operation(operation_id).await?;
+    let (value, op, job) = begin(gw, caller, id, claim, plan).await?;
+    gw.push_and_wait(&job, op).await?;
     Ok(value)
 }
 
 /// In one transaction under the payment's lock: the plan, the PENDING operation, the move
-/// to the pending status and the job; then hands the job to the queue.
+/// to the pending status and the job, for the caller to push.
 async fn begin(
     gw: &Gateway,
     caller: &Caller,
     id: Uuid,
     claim: Option<Claim>,
     plan: impl FnOnce(&payment::Model, PaymentStatus) -> Result<Plan>,
-) -> Result<(Value, Uuid)> {
+) -> Result<(Value, Uuid, entity::job::Model)> {
     let txn = gw.db.begin().await?;
     let p = lock(&txn, caller, id).await?;
     let plan = plan(&p, status_of(&p)?)?;
@@ -113,8 +113,7 @@ async fn begin(
     )
     .await?;
     let value = commit_answer(txn, p.id, claim).await?;
-    gw.push(&job).await;
-    Ok((value, op.id))
+    Ok((value, op.id, job))
 }
 
 /// Captures `amount` (default: all that remains authorized); several partial captures are
@@ -181,7 +180,7 @@ pub async fn release_stale_hold(gw: &Gateway, p: &payment::Model) -> Result<()> 
     let cutoff = Utc::now()
         - chrono::Duration::from_std(gw.settings.hold_release_after)
             .map_err(|e| ServiceError::Config(format!("hold release: {e}")))?;
-    begin(gw, &caller, p.id, None, |p, status| {
+    let (_, _, job) = begin(gw, &caller, p.id, None, |p, status| {
         // Checked again under the lock: it may have been captured or released meanwhile.
         if status != Hold || capturable(p) == 0 || p.authorized_at.is_none_or(|at| at > cutoff) {
             return Err(ServiceError::InvalidState("no longer a stale hold".into()));
@@ -195,8 +194,9 @@ pub async fn release_stale_hold(gw: &Gateway, p: &payment::Model) -> Result<()> 
             payment_method_id: None,
         })
     })
-    .await
-    .map(|_| ())
+    .await?;
+    gw.push(&job).await;
+    Ok(())
 }
 
 /// Refunds `amount` (default: all that remains refundable); never more than was captured.
