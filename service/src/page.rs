@@ -109,6 +109,25 @@ where
     E: sea_orm::EntityTrait,
     E::Model: Send + Sync,
 {
+    keyset_within::<E>(conn, cond, None, created, id, page, cursor).await
+}
+
+/// [`keyset`] where `cond` holds `fixed` to one value (a list filtered by one status): the
+/// order names it first, which changes nothing in the result but lets PostgreSQL walk the
+/// index that starts with it (see `payments::list`).
+pub async fn keyset_within<E>(
+    conn: &impl sea_orm::ConnectionTrait,
+    cond: sea_orm::Condition,
+    fixed: Option<E::Column>,
+    created: E::Column,
+    id: E::Column,
+    page: PageRequest,
+    cursor: impl Fn(&E::Model) -> Cursor,
+) -> Result<Page<E::Model>>
+where
+    E: sea_orm::EntityTrait,
+    E::Model: Send + Sync,
+{
     use sea_orm::{ColumnTrait, Condition, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
     let total = if page.with_total {
         E::find().filter(cond.clone()).count(conn).await?
@@ -125,8 +144,11 @@ where
             ),
         );
     }
-    let rows = E::find()
-        .filter(cond)
+    let mut query = E::find().filter(cond);
+    if let Some(fixed) = fixed {
+        query = query.order_by_desc(fixed);
+    }
+    let rows = query
         .order_by_desc(created)
         .order_by_desc(id)
         .limit(page.first + 1)
