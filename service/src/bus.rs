@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use entity::event;
+use entity::{event, payment};
 use futures::StreamExt;
 use redis::aio::ConnectionManager;
 use serde::{Deserialize, Serialize};
@@ -35,18 +35,29 @@ pub struct Bus {
     redis: Option<RedisBus>,
 }
 
+/// The word that an operation has settled, with its payment as committed (so the waiting
+/// mutation can answer without reading it back).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Settled {
+    operation_id: Uuid,
+    #[serde(default)]
+    payment: Option<payment::Model>,
+}
+
+type Waiting = HashMap<Uuid, Vec<oneshot::Sender<Option<payment::Model>>>>;
+
 #[derive(Clone, Default)]
-struct Waiters(Arc<Mutex<HashMap<Uuid, Vec<oneshot::Sender<()>>>>>);
+struct Waiters(Arc<Mutex<Waiting>>);
 
 impl Waiters {
-    fn wake(&self, id: Uuid) {
+    fn wake(&self, settled: Settled) {
         let woken = self
             .0
             .lock()
-            .map(|mut map| map.remove(&id))
+            .map(|mut map| map.remove(&settled.operation_id))
             .unwrap_or_default();
         for tx in woken.into_iter().flatten() {
-            let _ = tx.send(());
+            let _ = tx.send(settled.payment.clone());
         }
     }
 }
@@ -54,22 +65,24 @@ impl Waiters {
 /// A registration for one operation's word; dropping it unregisters.
 pub struct OperationWatch {
     id: Uuid,
-    rx: Option<oneshot::Receiver<()>>,
+    rx: Option<oneshot::Receiver<Option<payment::Model>>>,
     waiters: Waiters,
 }
 
 impl OperationWatch {
-    /// Resolves when the operation's word comes (at most once; then it stays pending).
-    pub async fn settled(&mut self) {
-        match self.rx.as_mut() {
-            Some(rx) => {
-                if rx.await.is_err() {
-                    // Cannot happen while registered; never resolve twice either way.
-                    futures::future::pending::<()>().await;
-                }
+    /// Resolves when the operation's word comes, with the payment if the word carried it
+    /// (at most once; then it stays pending).
+    pub async fn settled(&mut self) -> Option<payment::Model> {
+        let Some(rx) = self.rx.as_mut() else {
+            return futures::future::pending().await;
+        };
+        match rx.await {
+            Ok(payment) => {
                 self.rx = None;
+                payment
             }
-            None => futures::future::pending::<()>().await,
+            // Cannot happen while registered; never resolve twice either way.
+            Err(_) => futures::future::pending().await,
         }
     }
 }
@@ -153,16 +166,23 @@ impl Bus {
         }
     }
 
-    /// Says that an operation has settled. Best effort: a waiter that misses it still finds
-    /// the result in the database on its next look.
-    pub async fn operation_settled(&self, operation_id: Uuid) {
+    /// Says that an operation has settled, with its payment as committed. Best effort: a
+    /// waiter that misses it still finds the result in the database on its next look.
+    pub async fn operation_settled(&self, operation_id: Uuid, payment: Option<&payment::Model>) {
+        let settled = Settled {
+            operation_id,
+            payment: payment.cloned(),
+        };
         match &self.redis {
-            None => self.ops.wake(operation_id),
+            None => self.ops.wake(settled),
             Some(r) => {
+                let Ok(text) = serde_json::to_string(&settled) else {
+                    return;
+                };
                 let mut conn = r.conn.clone();
                 let sent: redis::RedisResult<i64> = redis::cmd("PUBLISH")
                     .arg(&r.ops_channel)
-                    .arg(operation_id.to_string())
+                    .arg(text)
                     .query_async(&mut conn)
                     .await;
                 if let Err(e) = sent {
@@ -186,8 +206,14 @@ impl Bus {
             let (client, channel, ops) =
                 (r.client.clone(), r.ops_channel.clone(), self.ops.clone());
             tokio::spawn(forward(client, channel, move |text| {
-                if let Ok(id) = text.parse::<Uuid>() {
-                    ops.wake(id);
+                if let Ok(settled) = serde_json::from_str::<Settled>(text) {
+                    ops.wake(settled);
+                } else if let Ok(operation_id) = text.parse::<Uuid>() {
+                    // The bare id an older worker sends.
+                    ops.wake(Settled {
+                        operation_id,
+                        payment: None,
+                    });
                 }
             }));
         }
@@ -247,13 +273,13 @@ mod tests {
         let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
         let mut watch_a = bus.watch_operation(a);
         let mut watch_b = bus.watch_operation(b);
-        bus.operation_settled(b).await;
+        bus.operation_settled(b, None).await;
         let quiet = tokio::time::timeout(Duration::from_millis(50), watch_a.settled()).await;
         assert!(quiet.is_err(), "the word of b woke the watch of a");
         tokio::time::timeout(Duration::from_secs(1), watch_b.settled())
             .await
             .expect("b's watch heard b");
-        bus.operation_settled(a).await;
+        bus.operation_settled(a, None).await;
         tokio::time::timeout(Duration::from_secs(1), watch_a.settled())
             .await
             .expect("a's watch heard a");

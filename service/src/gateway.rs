@@ -106,7 +106,13 @@ impl Gateway {
     /// the charge deadline. The worker announces an operation (bus) once it has committed
     /// either, so hearing it ends the wait; the database is looked at only on a slow poll,
     /// in case the word is lost.
-    pub async fn push_and_wait(&self, job: &entity::job::Model, operation_id: Uuid) -> Result<()> {
+    /// Answers the payment as the worker committed it when the word carried it (None when
+    /// the wait ended otherwise: the caller reads it).
+    pub async fn push_and_wait(
+        &self,
+        job: &entity::job::Model,
+        operation_id: Uuid,
+    ) -> Result<Option<entity::payment::Model>> {
         let deadline = tokio::time::Instant::now() + self.settings.charge_wait;
         let mut settled = self.bus.watch_operation(operation_id);
         self.push(job).await;
@@ -117,10 +123,10 @@ impl Gateway {
         loop {
             let until = (tokio::time::Instant::now() + pause).min(deadline);
             if until <= tokio::time::Instant::now() {
-                return Ok(());
+                return Ok(None);
             }
             tokio::select! {
-                _ = settled.settled() => return Ok(()),
+                payment = settled.settled() => return Ok(payment),
                 _ = tokio::time::sleep_until(until) => {}
             }
             let op = operation::Entity::find_by_id(operation_id)
@@ -128,7 +134,7 @@ impl Gateway {
                 .await?
                 .ok_or(ServiceError::NotFound)?;
             if op.status != "PENDING" || op.attempts > 0 {
-                return Ok(());
+                return Ok(None);
             }
         }
     }

@@ -74,6 +74,12 @@ pub struct WithRow<T> {
     pub row: Option<T>,
 }
 
+impl<T> From<Value> for WithRow<T> {
+    fn from(value: Value) -> Self {
+        WithRow { value, row: None }
+    }
+}
+
 impl<T> Answer for WithRow<T> {
     fn recorded(&self) -> &Value {
         &self.value

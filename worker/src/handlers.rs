@@ -30,8 +30,10 @@ pub async fn run_job(gw: &Gateway, job: JobRef) -> service::Result<()> {
     if let Some(operation_id) = job.acquirer_call {
         // The hot path: straight to the operation; the job row is read only if the
         // answer does not come.
-        if call(gw, Job::Ref(job), operation_id).await? {
-            gw.bus.operation_settled(operation_id).await;
+        if let Some(settled) = call(gw, Job::Ref(job), operation_id).await? {
+            gw.bus
+                .operation_settled(operation_id, settled.as_ref())
+                .await;
         }
         return Ok(());
     }
@@ -43,14 +45,16 @@ pub async fn run_job(gw: &Gateway, job: JobRef) -> service::Result<()> {
     }
     match jobs::payload(&row)? {
         JobPayload::AcquirerCall { operation_id } => {
-            if call(gw, Job::Row(&row), operation_id).await? {
-                gw.bus.operation_settled(operation_id).await;
+            if let Some(settled) = call(gw, Job::Row(&row), operation_id).await? {
+                gw.bus
+                    .operation_settled(operation_id, settled.as_ref())
+                    .await;
             }
             Ok(())
         }
         JobPayload::ResolveOperation { operation_id } => {
             resolve(gw, &row, operation_id).await?;
-            gw.bus.operation_settled(operation_id).await;
+            gw.bus.operation_settled(operation_id, None).await;
             Ok(())
         }
         JobPayload::FanOutEvent { event_id } => crate::webhooks::fan_out(gw, &row, event_id).await,
@@ -81,20 +85,23 @@ impl Job<'_> {
     }
 }
 
-/// Sends the operation to the acquirer and records what came of it. False for a stale
-/// copy of the job, which leaves the operation to the current one.
-async fn call(gw: &Gateway, job: Job<'_>, operation_id: Uuid) -> service::Result<bool> {
+/// What a call came to: None for a stale copy of the job, which leaves the operation to
+/// the current one; else Some, with the payment as committed when the answer was applied.
+type Called = Option<Option<entity::payment::Model>>;
+
+/// Sends the operation to the acquirer and records what came of it.
+async fn call(gw: &Gateway, job: Job<'_>, operation_id: Uuid) -> service::Result<Called> {
     let Some(request) = payments::operation_request(gw, operation_id).await? else {
         jobs::finish(&gw.db, job.id()).await?;
-        return Ok(true);
+        return Ok(Some(None));
     };
     let key = operation_id.to_string();
     let mut tries = 0;
     loop {
         match gw.acquirer.execute(&key, &request).await {
             Ok(answer) => {
-                payments::apply_answer(gw, operation_id, job.id(), &answer).await?;
-                return Ok(true);
+                let p = payments::apply_answer(gw, operation_id, job.id(), &answer).await?;
+                return Ok(Some(Some(p)));
             }
             Err(Inconclusive::Unavailable(e))
                 if tries < QUICK_RETRIES && !e.contains("timed out") =>
@@ -113,7 +120,7 @@ async fn call(gw: &Gateway, job: Job<'_>, operation_id: Uuid) -> service::Result
                         {
                             row
                         }
-                        _ => return Ok(false),
+                        _ => return Ok(None),
                     },
                 };
                 payments::mark_inconclusive(
@@ -124,7 +131,7 @@ async fn call(gw: &Gateway, job: Job<'_>, operation_id: Uuid) -> service::Result
                     &e.to_string(),
                 )
                 .await?;
-                return Ok(true);
+                return Ok(Some(None));
             }
         }
     }
@@ -138,7 +145,9 @@ async fn resolve(gw: &Gateway, row: &job::Model, operation_id: Uuid) -> service:
         return jobs::finish(&gw.db, row.id).await;
     }
     match gw.acquirer.lookup(&operation_id.to_string()).await {
-        Ok(Lookup::Done(answer)) => payments::apply_answer(gw, operation_id, row.id, &answer).await,
+        Ok(Lookup::Done(answer)) => payments::apply_answer(gw, operation_id, row.id, &answer)
+            .await
+            .map(|_| ()),
         // The acquirer never saw the call (or it had no effect): send it again, same key.
         Ok(Lookup::Unknown) => call(gw, Job::Row(row), operation_id).await.map(|_| ()),
         Ok(Lookup::Processing) => {

@@ -612,14 +612,17 @@ impl PaymentQuery {
 }
 
 /// Loads the payment a mutation answered with, whatever its state is now.
-async fn payload(
+/// A payment mutation's answer: the payment the change brought back (as committed), or
+/// else the one its recorded answer names, read now.
+async fn payload<A: Into<WithRow<entity::payment::Model>>>(
     ctx: &Context<'_>,
-    result: Result<serde_json::Value, ServiceError>,
+    result: Result<A, ServiceError>,
 ) -> async_graphql::Result<PaymentPayload> {
     let caller = caller(ctx)?;
     let gw = gateway(ctx)?;
-    let result = match result {
-        Ok(v) => match payments::answered_payment(&v) {
+    let result = match result.map(Into::into) {
+        Ok(WithRow { row: Some(p), .. }) => Ok(p),
+        Ok(WithRow { value, row: None }) => match payments::answered_payment(&value) {
             Ok(id) => payments::get(gw, &caller, id).await,
             Err(e) => Err(e),
         },
@@ -636,10 +639,10 @@ async fn payload(
 /// chargeCustomer's answer: the payment, and with the fallback the paylink and the error.
 async fn charge_payload(
     ctx: &Context<'_>,
-    result: Result<serde_json::Value, ServiceError>,
+    result: Result<WithRow<entity::payment::Model>, ServiceError>,
 ) -> async_graphql::Result<PaymentPayload> {
     let value = match result {
-        Ok(v) if v.get("paylinkId").is_some() => v,
+        Ok(answer) if answer.value.get("paylinkId").is_some() => answer.value,
         other => {
             // A declined or blocked charge also answers its error in `errors`.
             let mut answer = payload(ctx, other).await?;
@@ -738,7 +741,7 @@ async fn amount_mutation(
     let gw = gateway(ctx)?;
     let id = match parse_id(&input.id, "id") {
         Ok(id) => id,
-        Err(e) => return payload(ctx, Err(e)).await,
+        Err(e) => return payload::<serde_json::Value>(ctx, Err(e)).await,
     };
     let amount = input.amount.map(|a| a.0);
     let fingerprint = serde_json::json!({ "id": id, "amount": amount });
@@ -779,7 +782,7 @@ async fn id_mutation(
     let gw = gateway(ctx)?;
     let id = match parse_id(&input.id, "id") {
         Ok(id) => id,
-        Err(e) => return payload(ctx, Err(e)).await,
+        Err(e) => return payload::<serde_json::Value>(ctx, Err(e)).await,
     };
     let name = match action {
         IdAction::Activate => "activatePayment",
@@ -795,8 +798,10 @@ async fn id_mutation(
         |claim| async move {
             match action {
                 IdAction::Activate => payments::activate(gw, &caller, id, claim).await,
-                IdAction::Send => payments::send(gw, &caller, id, claim).await,
-                IdAction::Cancel => payments::cancel(gw, &caller, id, claim).await,
+                IdAction::Send => payments::send(gw, &caller, id, claim).await.map(Into::into),
+                IdAction::Cancel => payments::cancel(gw, &caller, id, claim)
+                    .await
+                    .map(Into::into),
             }
         },
     )
@@ -843,22 +848,15 @@ impl PaymentMutation {
                 due_at: input.due_at,
                 due_strict: input.due_strict,
             },
-            Err(e) => return payload(ctx, Err(e)).await,
+            Err(e) => return payload::<serde_json::Value>(ctx, Err(e)).await,
         };
         let key = input.idempotency_key;
         let result = idempotent(ctx, key.as_deref(), "createPayment", &svc, |claim| {
             payments::create_payment(gw, &caller, svc.clone(), claim)
         })
         .await;
-        match result {
-            // The payment as just written: no second read.
-            Ok(WithRow { row: Some(p), .. }) => Ok(PaymentPayload {
-                payment: Some(Payment(p)),
-                paylink: None,
-                errors: vec![],
-            }),
-            other => payload(ctx, other.map(|answer| answer.value)).await,
-        }
+        // The payment as just written: no second read.
+        payload(ctx, result).await
     }
 
     /// Charges a customer's stored card: AUTOMATIC → PAID, MANUAL → HOLD; declined → ERROR,
@@ -885,7 +883,7 @@ impl PaymentMutation {
                 metadata: input.metadata.map(|j| j.0),
                 fallback_to_paylink: input.fallback_to_paylink,
             },
-            Err(e) => return payload(ctx, Err(e)).await,
+            Err(e) => return payload::<serde_json::Value>(ctx, Err(e)).await,
         };
         let key = input.idempotency_key;
         let result = idempotent(ctx, key.as_deref(), "chargeCustomer", &svc, |claim| {
@@ -923,7 +921,7 @@ impl PaymentMutation {
         let gw = gateway(ctx)?;
         let id = match parse_id(&input.id, "id") {
             Ok(id) => id,
-            Err(e) => return payload(ctx, Err(e)).await,
+            Err(e) => return payload::<serde_json::Value>(ctx, Err(e)).await,
         };
         let amount = input.amount.map(|a| a.0);
         let reason = input.reason;
@@ -961,7 +959,7 @@ impl PaymentMutation {
             .and_then(|id| Ok((id, parse_id(&input.recurring_token, "recurringToken")?)));
         let (id, token) = match ids {
             Ok(ids) => ids,
-            Err(e) => return payload(ctx, Err(e)).await,
+            Err(e) => return payload::<serde_json::Value>(ctx, Err(e)).await,
         };
         let fingerprint = serde_json::json!({ "id": id, "recurringToken": token });
         let result = idempotent(

@@ -480,7 +480,7 @@ pub async fn charge_customer(
     caller: &Caller,
     input: ChargeCustomerInput,
     claim: Option<Claim>,
-) -> Result<Value> {
+) -> Result<WithRow<payment::Model>> {
     let priced = price(input.amount, &input.items, &input.currency, false)?;
     check_text(&input.client_reference, "clientReference", 200)?;
     check_text(&input.description, "description", 1000)?;
@@ -529,8 +529,9 @@ pub async fn charge_customer(
     )
     .await?;
     let value = commit_answer(txn, p.id, claim).await?;
-    gw.push_and_wait(&job, op.id).await?;
-    Ok(value)
+    // The payment as the worker committed it, when its word carried it.
+    let row = gw.push_and_wait(&job, op.id).await?;
+    Ok(WithRow { value, row })
 }
 
 /// The payment a paylink's page pays: its items, total and flow, for its buyer.

@@ -1,12 +1,13 @@
 //! SPiD's "failures with new paylink option": a charge that cannot be made with a stored
 //! card answers with the error and a paylink for the same items and customer, so the buyer
 //! adds a card and pays.
+use entity::payment;
 use serde_json::{Value, json};
 
 use super::{ChargeCustomerInput, answered_payment, charge_customer};
 use crate::error::{Result, ServiceError};
 use crate::gateway::Gateway;
-use crate::idempotency::Claim;
+use crate::idempotency::{Claim, WithRow};
 use crate::merchants::Caller;
 use crate::paylinks::{self, ItemInput, PaylinkInput};
 use crate::status::PaymentStatus;
@@ -75,7 +76,7 @@ pub async fn charge_with_fallback(
     caller: &Caller,
     input: ChargeCustomerInput,
     claim: Option<Claim>,
-) -> Result<Value> {
+) -> Result<WithRow<payment::Model>> {
     if !input.fallback_to_paylink {
         return charge_customer(gw, caller, input, claim).await;
     }
@@ -93,12 +94,15 @@ pub async fn charge_with_fallback(
             if let Some(claim) = claim {
                 claim.overwrite(&gw.db, &value).await?;
             }
-            Ok(value)
+            Ok(WithRow { value, row: None })
         }
-        Ok(value) => {
-            let p = super::get(gw, caller, answered_payment(&value)?).await?;
+        Ok(answer) => {
+            let p = match &answer.row {
+                Some(p) => p.clone(),
+                None => super::get(gw, caller, answered_payment(&answer.value)?).await?,
+            };
             if super::status_of(&p)? != PaymentStatus::Error {
-                return Ok(value);
+                return Ok(answer);
             }
             let link = paylinks::create(gw, caller, &paylink_for(&input), None).await?;
             let value = json!({
@@ -109,7 +113,7 @@ pub async fn charge_with_fallback(
             if let Some(claim) = claim {
                 claim.overwrite(&gw.db, &value).await?;
             }
-            Ok(value)
+            Ok(WithRow { value, row: None })
         }
         Err(e) => Err(e),
     }

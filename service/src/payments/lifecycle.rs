@@ -10,7 +10,7 @@ use uuid::Uuid;
 use super::{commit_answer, kind, lock, op_status, status_of, transition};
 use crate::error::{Result, ServiceError};
 use crate::gateway::Gateway;
-use crate::idempotency::Claim;
+use crate::idempotency::{Claim, WithRow};
 use crate::merchants::Caller;
 use crate::money;
 use crate::status::PaymentStatus::{self, *};
@@ -67,10 +67,10 @@ async fn start(
     id: Uuid,
     claim: Option<Claim>,
     plan: impl FnOnce(&payment::Model, PaymentStatus) -> Result<Plan>,
-) -> Result<Value> {
+) -> Result<WithRow<payment::Model>> {
     let (value, op, job) = begin(gw, caller, id, claim, plan).await?;
-    gw.push_and_wait(&job, op).await?;
-    Ok(value)
+    let row = gw.push_and_wait(&job, op).await?;
+    Ok(WithRow { value, row })
 }
 
 /// In one transaction under the payment's lock: the plan, the PENDING operation, the move
@@ -124,7 +124,7 @@ pub async fn capture(
     id: Uuid,
     amount: Option<i64>,
     claim: Option<Claim>,
-) -> Result<Value> {
+) -> Result<WithRow<payment::Model>> {
     start(gw, caller, id, claim, |p, status| {
         if !matches!(status, Hold | Paid) || capturable(p) == 0 {
             return Err(if matches!(status, Hold | Paid) {
@@ -152,7 +152,7 @@ pub async fn release(
     id: Uuid,
     amount: Option<i64>,
     claim: Option<Claim>,
-) -> Result<Value> {
+) -> Result<WithRow<payment::Model>> {
     start(gw, caller, id, claim, |p, status| {
         if !matches!(status, Hold | Paid) || capturable(p) == 0 {
             return Err(if matches!(status, Hold | Paid) {
@@ -207,7 +207,7 @@ pub async fn refund(
     amount: Option<i64>,
     reason: Option<String>,
     claim: Option<Claim>,
-) -> Result<Value> {
+) -> Result<WithRow<payment::Model>> {
     if reason.as_ref().is_some_and(|r| r.chars().count() > 500) {
         return Err(ServiceError::invalid(
             "TOO_LONG",
@@ -339,7 +339,7 @@ pub async fn activate(
     caller: &Caller,
     id: Uuid,
     claim: Option<Claim>,
-) -> Result<Value> {
+) -> Result<WithRow<payment::Model>> {
     start(gw, caller, id, claim, |p, status| {
         if status != Accepted {
             return Err(ServiceError::InvalidState(format!(
@@ -366,7 +366,7 @@ pub async fn charge_with_token(
     id: Uuid,
     recurring_token: Uuid,
     claim: Option<Claim>,
-) -> Result<Value> {
+) -> Result<WithRow<payment::Model>> {
     let invalid = |code: &'static str, message: &str| {
         ServiceError::invalid(code, &["recurringToken"], message)
     };

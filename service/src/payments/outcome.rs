@@ -133,12 +133,13 @@ pub(crate) fn settled_status(p: &payment::Model) -> PaymentStatus {
 
 /// Applies a definite answer: the operation, the payment's amounts and status, the history
 /// and the event, and the job's completion, in one transaction. Applying twice is a no-op.
+/// Returns the payment as committed.
 pub async fn apply_answer(
     gw: &Gateway,
     operation_id: Uuid,
     job_id: Uuid,
     answer: &AcquirerAnswer,
-) -> Result<()> {
+) -> Result<payment::Model> {
     let txn = gw.db.begin().await?;
     // The payment's row lock first; the operation is settled after it, by a conditional
     // update. A copy of this job that applied the answer meanwhile has committed by then,
@@ -183,7 +184,7 @@ pub async fn apply_answer(
     let Some(op) = settle.exec_with_returning(&txn).await?.into_iter().next() else {
         jobs::finish(&txn, job_id).await?;
         txn.commit().await?;
-        return Ok(());
+        return Ok(p);
     };
     let mut pay: payment::ActiveModel = p.clone().into();
     let status = status_of(&p)?;
@@ -308,7 +309,7 @@ pub async fn apply_answer(
             }
         }
     };
-    if status == Cancelled && matches!(answer, AcquirerAnswer::Approved(_)) {
+    let committed = if status == Cancelled && matches!(answer, AcquirerAnswer::Approved(_)) {
         // Payer's race: the merchant cancelled while this was in flight. The payment stays
         // CANCELLED; its ledger records the money, and what was taken is given back.
         if matches!(op.kind.as_str(), kind::CHARGE | kind::AUTHORIZE) {
@@ -321,13 +322,15 @@ pub async fn apply_answer(
             )
             .await?;
             reverse_after_cancel(&txn, &p, &op).await?;
+            p
         } else {
-            save_amounts(&txn, pay, p.event_sequence, &op, event).await?;
+            save_amounts(&txn, pay, p.event_sequence, &op, event).await?
         }
     } else if status.is_terminal() || !status.can_move_to(to) {
         // A late answer never moves a payment out of a terminal status; it is kept in the
         // ledger for reconciliation.
         tracing::warn!(payment_id = %p.id, %status, %to, "late acquirer answer left the status as it was");
+        p
     } else {
         let reason = match (&op.error_code, reason) {
             (Some(code), r) => format!("{r}: {code}"),
@@ -339,10 +342,11 @@ pub async fn apply_answer(
         {
             crate::checkout::after_success(&txn, &updated).await?;
         }
-    }
+        updated
+    };
     jobs::finish(&txn, job_id).await?;
     txn.commit().await?;
-    Ok(())
+    Ok(committed)
 }
 
 /// Saves a terminal payment's amounts without moving its status, with the event.
