@@ -11,6 +11,38 @@ use crate::error::{Result, ServiceError};
 use crate::jobs::JobRef;
 use crate::settings::Settings;
 
+/// The keys apalis-redis keeps finished jobs under.
+#[derive(Clone, Debug)]
+pub struct RedisKeys {
+    done: String,
+    data: String,
+    meta: String,
+}
+
+/// Members of the done set looked at per call of [`SWEEP_DONE`].
+const SWEEP_CHUNK: u32 = 500;
+
+/// One step of a sweep: SSCAN of the done set from a cursor; each job done before the cutoff
+/// (seconds) loses its data entry, its metadata and result, and its membership. Returns the
+/// next cursor and how many went.
+const SWEEP_DONE: &str = r#"
+local scan = redis.call('SSCAN', KEYS[1], ARGV[1], 'COUNT', ARGV[2])
+local cutoff = tonumber(ARGV[3])
+local swept = 0
+for _, id in ipairs(scan[2]) do
+  local meta = KEYS[3] .. ':' .. id
+  local done_at = tonumber(redis.call('HGET', meta, 'done_at'))
+  if done_at == nil or done_at <= cutoff then
+    redis.call('HDEL', KEYS[2], id)
+    redis.call('HDEL', KEYS[3] .. ':result', id)
+    redis.call('DEL', meta)
+    redis.call('SREM', KEYS[1], id)
+    swept = swept + 1
+  end
+end
+return {scan[1], swept}
+"#;
+
 /// How long a push may take before the job is left to the dispatcher.
 const PUSH_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -19,6 +51,7 @@ pub enum JobQueue {
     Redis {
         storage: RedisStorage<JobRef>,
         conn: ConnectionManager,
+        keys: RedisKeys,
     },
     Sqlite {
         storage: SqliteStorage<JobRef>,
@@ -44,13 +77,21 @@ impl JobQueue {
                 // was sometimes fetched only at its next heartbeat (seen as 5 s stalls with a
                 // 5 s heartbeat), so the heartbeat is short; a consumer is deemed dead after
                 // 30 s without one, like a job's lease.
-                let storage = RedisStorage::new(conn.clone()).with_config(
-                    apalis_redis::Config::default()
-                        .queue(format!("{}:jobs", settings.redis_prefix))
-                        .heartbeat_interval(Duration::from_millis(100))
-                        .missed_heartbeats(300),
-                );
-                Ok(JobQueue::Redis { storage, conn })
+                let config = apalis_redis::Config::default()
+                    .queue(format!("{}:jobs", settings.redis_prefix))
+                    .heartbeat_interval(Duration::from_millis(100))
+                    .missed_heartbeats(300);
+                let keys = RedisKeys {
+                    done: config.done_jobs_set(),
+                    data: config.job_data_hash(),
+                    meta: config.job_meta_hash(),
+                };
+                let storage = RedisStorage::new(conn.clone()).with_config(config);
+                Ok(JobQueue::Redis {
+                    storage,
+                    conn,
+                    keys,
+                })
             }
             None => {
                 let opts = apalis_sqlite::SqliteConnectOptions::new()
@@ -94,6 +135,48 @@ impl JobQueue {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(ServiceError::Internal(format!("queue push: {e}"))),
             Err(_) => Err(ServiceError::Internal("queue push timed out".into())),
+        }
+    }
+
+    /// Deletes what the queue keeps of jobs finished more than `older_than` ago, and returns
+    /// how many. The outbox rows are the truth, so these records serve nothing once done,
+    /// and apalis keeps them forever (in Redis: a data entry, a metadata hash and a member
+    /// of the done set per job). On Redis it goes through the done set in chunks, so Redis
+    /// is never held long.
+    pub async fn sweep_done(&self, older_than: Duration) -> Result<u64> {
+        match self {
+            JobQueue::Redis { conn, keys, .. } => {
+                let cutoff = chrono::Utc::now().timestamp()
+                    - i64::try_from(older_than.as_secs()).unwrap_or(i64::MAX);
+                let script = redis::Script::new(SWEEP_DONE);
+                let mut conn = conn.clone();
+                let mut cursor = "0".to_string();
+                let mut swept = 0u64;
+                loop {
+                    let (next, n): (String, u64) = script
+                        .key(&keys.done)
+                        .key(&keys.data)
+                        .key(&keys.meta)
+                        .arg(&cursor)
+                        .arg(SWEEP_CHUNK)
+                        .arg(cutoff)
+                        .invoke_async(&mut conn)
+                        .await
+                        .map_err(|e| ServiceError::Internal(format!("redis: {e}")))?;
+                    swept += n;
+                    if next == "0" {
+                        return Ok(swept);
+                    }
+                    cursor = next;
+                }
+            }
+            JobQueue::Sqlite { storage } => {
+                let mut s = storage.clone();
+                let n = apalis_core::backend::Vacuum::vacuum_before(&mut s, older_than)
+                    .await
+                    .map_err(|e| ServiceError::Internal(format!("job store: {e}")))?;
+                Ok(n as u64)
+            }
         }
     }
 

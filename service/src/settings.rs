@@ -76,6 +76,10 @@ pub struct Settings {
     /// How long a checked API key is trusted without reading it again
     /// (`PAYGATE_API_KEY_CACHE_MS`, default 2000; 0 turns the cache off).
     pub api_key_cache: Duration,
+    /// How long the job queue keeps its own record of a finished job before the worker
+    /// sweeps it (`PAYGATE_QUEUE_DONE_RETENTION_MS`, default one hour). The outbox rows in
+    /// the database are the jobs' history; these records only take memory in Redis.
+    pub queue_done_retention: Duration,
     /// The secret the acquirer signs its notifications with
     /// (`PAYGATE_ACQUIRER_NOTIFICATION_SECRET`); unset: derived from the master key.
     pub acquirer_notification_secret: Option<String>,
@@ -182,6 +186,7 @@ impl Settings {
             simulator_notify_url: var("PAYGATE_SIMULATOR_NOTIFY_URL"),
             acquirer_notification_secret: var("PAYGATE_ACQUIRER_NOTIFICATION_SECRET"),
             api_key_cache: millis("PAYGATE_API_KEY_CACHE_MS", 2_000)?,
+            queue_done_retention: millis("PAYGATE_QUEUE_DONE_RETENTION_MS", 3_600_000)?,
         })
     }
 

@@ -216,3 +216,106 @@ async fn a_job_lost_from_the_queue_is_handed_out_again() {
     assert_eq!(p["capturedAmount"], 300);
     shutdown.cancel();
 }
+
+/// The queue's own records of finished jobs (apalis keeps them forever) are swept: on Redis
+/// the data entry, the metadata and the done-set member of each go; the jobs' history in
+/// the database stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn finished_jobs_are_swept_from_redis() {
+    if !pg_enabled() {
+        return;
+    }
+    let app = TestApp::spawn_with(Backend::PostgresRedis, Options::default()).await;
+    let c = app.customer_with_card("4242424242424242").await;
+    for _ in 0..3 {
+        let r = app.charge(&c, 1000, "AUTOMATIC", None).await;
+        assert_eq!(r["payment"]["status"], "PAID", "{r}");
+    }
+    let client = redis::Client::open(crate::support::redis_url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let queue = format!("{}:jobs", app.settings.redis_prefix);
+    let done_set = format!("{queue}:done");
+    // The worker acknowledges in batches: wait for the three to be recorded done.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let done: Vec<String> = loop {
+        let done: Vec<String> = redis::cmd("SMEMBERS")
+            .arg(&done_set)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        if done.len() >= 3 || std::time::Instant::now() > deadline {
+            break done;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(done.len() >= 3, "done jobs in Redis: {done:?}");
+
+    // Kept while younger than the retention.
+    assert_eq!(
+        app.gw
+            .queue
+            .sweep_done(Duration::from_secs(3600))
+            .await
+            .unwrap(),
+        0
+    );
+    let swept = app.gw.queue.sweep_done(Duration::ZERO).await.unwrap();
+    assert!(swept >= 3, "swept {swept}");
+
+    let left: u64 = redis::cmd("SCARD")
+        .arg(&done_set)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(left, 0);
+    for id in &done {
+        let meta: u64 = redis::cmd("EXISTS")
+            .arg(format!("{queue}:meta:{id}"))
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(meta, 0, "metadata of {id} left");
+        let data: bool = redis::cmd("HEXISTS")
+            .arg(format!("{queue}:data"))
+            .arg(id)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        assert!(!data, "data of {id} left");
+    }
+    // The outbox rows, the jobs' history, are untouched.
+    let rows = job_status(&app).await;
+    assert!(
+        rows.iter().filter(|s| s.as_str() == "DONE").count() >= 3,
+        "{rows:?}"
+    );
+}
+
+/// The embedded queue sweeps its finished jobs too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn finished_jobs_are_swept_from_the_embedded_queue() {
+    let app = TestApp::spawn_with(Backend::Sqlite, Options::default()).await;
+    let c = app.customer_with_card("4242424242424242").await;
+    let r = app.charge(&c, 1000, "AUTOMATIC", None).await;
+    assert_eq!(r["payment"]["status"], "PAID", "{r}");
+    let store = sea_orm::sqlx::SqlitePool::connect(&format!("sqlite://{}", app.settings.job_store))
+        .await
+        .unwrap();
+    let done = || async {
+        sea_orm::sqlx::query_scalar::<_, i64>("SELECT count(*) FROM Jobs WHERE status = 'Done'")
+            .fetch_one(&store)
+            .await
+            .unwrap()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while done().await == 0 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        done().await >= 1,
+        "the job store recorded the charge's job done"
+    );
+    let swept = app.gw.queue.sweep_done(Duration::ZERO).await.unwrap();
+    assert!(swept >= 1, "swept {swept}");
+    assert_eq!(done().await, 0);
+}

@@ -147,6 +147,7 @@ pub fn test_settings(
         simulator_notify_url: None,
         acquirer_notification_secret: None,
         api_key_cache: Duration::from_secs(2),
+        queue_done_retention: Duration::from_secs(3600),
     }
 }
 

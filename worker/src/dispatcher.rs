@@ -1,6 +1,6 @@
 //! The outbox dispatcher: fans new events out (webhook deliveries, subscribers), hands due
 //! jobs (new, rescheduled, or whose lease ran out) to the queue, runs the schedules, and
-//! sweeps expired idempotency keys.
+//! sweeps expired idempotency keys and the queue's records of finished jobs.
 use std::time::{Duration, Instant};
 
 use service::Gateway;
@@ -53,6 +53,13 @@ pub async fn run_dispatcher(gw: Gateway, shutdown: CancellationToken) {
             last_sweep = Instant::now();
             if let Err(e) = service::idempotency::sweep(&gw.db).await {
                 tracing::warn!(error = %e, "could not sweep expired idempotency keys");
+            }
+            match gw.queue.sweep_done(gw.settings.queue_done_retention).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(swept = n, "finished jobs swept from the queue"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not sweep finished jobs from the queue")
+                }
             }
         }
     }
