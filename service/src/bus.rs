@@ -111,6 +111,21 @@ struct RedisBus {
     ops_listening: Arc<AtomicBool>,
 }
 
+impl RedisBus {
+    /// Publishes `message` as JSON on `channel`.
+    async fn publish(&self, channel: &str, message: &impl Serialize) -> Result<(), String> {
+        let text = serde_json::to_string(message).map_err(|e| e.to_string())?;
+        let mut conn = self.conn.clone();
+        redis::cmd("PUBLISH")
+            .arg(channel)
+            .arg(text)
+            .query_async::<i64>(&mut conn)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+}
+
 impl Bus {
     pub fn local() -> Bus {
         Bus {
@@ -149,16 +164,7 @@ impl Bus {
                 let _ = self.local.send(p);
             }
             Some(r) => {
-                let Ok(text) = serde_json::to_string(&p) else {
-                    return;
-                };
-                let mut conn = r.conn.clone();
-                let sent: redis::RedisResult<i64> = redis::cmd("PUBLISH")
-                    .arg(&r.channel)
-                    .arg(text)
-                    .query_async(&mut conn)
-                    .await;
-                if let Err(e) = sent {
+                if let Err(e) = r.publish(&r.channel, &p).await {
                     // Subscribers catch up from the event log by sequence; webhooks are unaffected.
                     tracing::warn!(error = %e, "could not publish an event to Redis");
                 }
@@ -176,16 +182,7 @@ impl Bus {
         match &self.redis {
             None => self.ops.wake(settled),
             Some(r) => {
-                let Ok(text) = serde_json::to_string(&settled) else {
-                    return;
-                };
-                let mut conn = r.conn.clone();
-                let sent: redis::RedisResult<i64> = redis::cmd("PUBLISH")
-                    .arg(&r.ops_channel)
-                    .arg(text)
-                    .query_async(&mut conn)
-                    .await;
-                if let Err(e) = sent {
+                if let Err(e) = r.publish(&r.ops_channel, &settled).await {
                     tracing::debug!(error = %e, "could not publish a settled operation");
                 }
             }
