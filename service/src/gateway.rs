@@ -68,35 +68,32 @@ impl Gateway {
         })
     }
 
-    /// Pushes a committed job inserted as handed out ([`jobs::insert_dispatched`]). If the
-    /// queue refuses it, it goes back to the outbox for the dispatcher's next tick.
+    /// Pushes a committed job inserted as handed out ([`jobs::insert_dispatched`]); the
+    /// request path's way, right after its commit.
     pub async fn push(&self, row: &entity::job::Model) {
-        let job_ref = jobs::JobRef::of(row, row.dispatches);
-        if let Err(e) = self.queue.push(job_ref).await {
-            tracing::warn!(job_id = %row.id, error = %e, "queue refused a job; the dispatcher will retry");
-            if let Err(e) = jobs::mark_undispatched(&self.db, row.id, &e.to_string()).await {
-                tracing::warn!(job_id = %row.id, error = %e, "could not hand a job back");
+        self.push_ref(jobs::JobRef::of(row, row.dispatches)).await;
+    }
+
+    /// Marks a committed job dispatched and pushes it (the dispatcher's way). The mark is
+    /// conditional on the row being as read, so two hand-outs of one row push it once.
+    pub async fn hand_out(&self, row: &entity::job::Model) {
+        match jobs::mark_dispatched(&self.db, row).await {
+            Ok(Some(job_ref)) => self.push_ref(job_ref).await,
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(job_id = %row.id, error = %e, "could not mark a job dispatched");
             }
         }
     }
 
-    /// Marks a committed job dispatched and pushes it; used by the request path (with the
-    /// row it just inserted) and the dispatcher. If the queue is away the job stays in the
-    /// outbox and the dispatcher hands it out later: nothing is lost, only delayed. The mark
-    /// is conditional on the row being as read, so two hand-outs of one row push it once.
-    pub async fn hand_out(&self, row: &entity::job::Model) {
-        let job_ref = match jobs::mark_dispatched(&self.db, row).await {
-            Ok(Some(job_ref)) => job_ref,
-            Ok(None) => return,
-            Err(e) => {
-                tracing::warn!(job_id = %row.id, error = %e, "could not mark a job dispatched");
-                return;
-            }
-        };
+    /// Hands a job's reference to the queue. If the queue refuses it, the job goes back to
+    /// the outbox for the dispatcher's next tick: nothing is lost, only delayed.
+    async fn push_ref(&self, job_ref: jobs::JobRef) {
         if let Err(e) = self.queue.push(job_ref).await {
-            tracing::warn!(job_id = %row.id, error = %e, "queue refused a job; the dispatcher will retry");
-            if let Err(e) = jobs::mark_undispatched(&self.db, row.id, &e.to_string()).await {
-                tracing::warn!(job_id = %row.id, error = %e, "could not hand a job back");
+            let job_id = job_ref.job_id;
+            tracing::warn!(%job_id, error = %e, "queue refused a job; the dispatcher will retry");
+            if let Err(e) = jobs::mark_undispatched(&self.db, job_id, &e.to_string()).await {
+                tracing::warn!(%job_id, error = %e, "could not hand a job back");
             }
         }
     }
