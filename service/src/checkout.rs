@@ -1,7 +1,7 @@
 //! The hosted checkout (`/pay/{code}`): what the page shows, the card form's rules, and
 //! paying. The card number goes straight through to the acquirer to be tokenized; only the
 //! token, brand, last 4 digits and expiry are kept.
-use chrono::{Datelike, Utc};
+use chrono::Datelike;
 use entity::{paylink, payment, payment_item, payment_method};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
@@ -95,7 +95,7 @@ pub async fn mark_viewed(gw: &Gateway, target: &Target) -> Result<()> {
         return Ok(());
     }
     let mut row: payment::ActiveModel = p.clone().into();
-    row.viewed_at = Set(Some(Utc::now()));
+    row.viewed_at = Set(Some(crate::db::now()));
     let to = if matches!(status, PaymentStatus::Created | PaymentStatus::Sent) {
         PaymentStatus::Viewed
     } else {
@@ -156,7 +156,7 @@ pub async fn latest_payment(gw: &Gateway, target: &Target) -> Result<Option<paym
 }
 
 pub async fn view(gw: &Gateway, target: Target) -> Result<View> {
-    let now = Utc::now();
+    let now = crate::db::now();
     let (merchant_id, view) = match &target {
         Target::Paylink(l) => {
             let items = paylinks::items(&gw.db, l.id).await?;
@@ -392,7 +392,7 @@ pub fn validate(form: &CardForm) -> std::result::Result<ValidCard, Vec<(&'static
         Some((m, y)) if m.trim().len() <= 2 && y.trim().len() == 2 => {
             exp_month = m.trim().parse().unwrap_or(0);
             exp_year = 2000 + y.trim().parse::<i32>().unwrap_or(-3000);
-            let now = Utc::now();
+            let now = crate::db::now();
             let month_now = i32::try_from(now.month()).unwrap_or(12);
             if !(1..=12).contains(&exp_month) || exp_year < 2000 {
                 errors.push(("expiry", "Enter the expiry as MM/YY.".to_string()));
@@ -560,7 +560,7 @@ pub async fn pay(
                 .one(&txn)
                 .await?
                 .ok_or(ServiceError::NotFound)?;
-            if link.status != paylinks::AVAILABLE || link.expires_at <= Utc::now() {
+            if link.status != paylinks::AVAILABLE || link.expires_at <= crate::db::now() {
                 return Ok(PayOutcome::Gone(
                     "This payment link is no longer available.".into(),
                 ));

@@ -36,3 +36,10 @@ pub async fn migrate(db: &DatabaseConnection) -> Result<()> {
     Migrator::up(db, None).await?;
     Ok(())
 }
+
+/// The time now, at the precision the databases keep (microseconds). Rows built here and
+/// answered without being read back (see `writes`) then match what a later read gives.
+pub fn now() -> chrono::DateTime<chrono::Utc> {
+    use chrono::SubsecRound;
+    chrono::Utc::now().trunc_subsecs(6)
+}

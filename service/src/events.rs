@@ -4,9 +4,10 @@
 //! their webhook deliveries and publishes them to subscribers, so none is lost on its way.
 use chrono::{DateTime, Utc};
 use entity::{event, payment};
+use sea_orm::sea_query::InsertStatement;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
-    QueryOrder, Set,
+    QueryOrder, QueryTrait, Set,
 };
 use serde_json::Value;
 use uuid::Uuid;
@@ -15,6 +16,7 @@ use crate::error::{Result, ServiceError};
 use crate::gateway::Gateway;
 use crate::merchants::Caller;
 use crate::page::{Cursor, Page, PageRequest};
+use crate::writes::Writes;
 
 /// The payment as it was when the event happened: every field (camelCase), never card data.
 pub fn payment_snapshot(p: &payment::Model) -> Value {
@@ -48,7 +50,14 @@ pub async fn record_payment_events(
     conn: &impl ConnectionTrait,
     events: &[(&str, &payment::Model)],
 ) -> Result<()> {
-    let created_at = Utc::now();
+    let mut writes = Writes::new();
+    writes.add(payment_events_insert(events));
+    writes.run(conn).await
+}
+
+/// The insert of [`record_payment_events`], for a batch of [`Writes`].
+pub fn payment_events_insert(events: &[(&str, &payment::Model)]) -> InsertStatement {
+    let created_at = crate::db::now();
     let rows = events.iter().map(|(event_type, p)| event::ActiveModel {
         id: Set(Uuid::now_v7()),
         merchant_id: Set(p.merchant_id),
@@ -60,10 +69,7 @@ pub async fn record_payment_events(
         created_at: Set(created_at),
         fanned_out_at: Set(None),
     });
-    event::Entity::insert_many(rows)
-        .exec_without_returning(conn)
-        .await?;
-    Ok(())
+    event::Entity::insert_many(rows).into_query()
 }
 
 /// Records an event of an object other than a payment (a paylink, say): no sequence.
@@ -82,7 +88,7 @@ pub async fn record_event(
         payment_id: Set(None),
         sequence: Set(0),
         data: Set(data),
-        created_at: Set(Utc::now()),
+        created_at: Set(crate::db::now()),
         fanned_out_at: Set(None),
     }
     .insert(conn)

@@ -10,10 +10,10 @@ use std::time::Duration;
 
 use chrono::Utc;
 use entity::idempotency_key;
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, UpdateStatement};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    Set, SqlErr,
+    QueryTrait, Set, SqlErr,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -22,6 +22,7 @@ use uuid::Uuid;
 
 use crate::error::{Result, ServiceError};
 use crate::merchants::Caller;
+use crate::writes::Writes;
 
 const IN_PROGRESS: &str = "IN_PROGRESS";
 const DONE: &str = "DONE";
@@ -120,17 +121,31 @@ impl Claim {
         )
         .await
     }
+
+    /// The update of [`Claim::complete`], for the change's batch of [`Writes`].
+    pub fn complete_statement(&self, value: &Value) -> Result<UpdateStatement> {
+        store_statement(
+            self.id,
+            &Stored::Ok {
+                value: value.clone(),
+            },
+        )
+    }
 }
 
 async fn store(conn: &impl ConnectionTrait, id: Uuid, stored: &Stored) -> Result<()> {
+    let mut writes = Writes::new();
+    writes.add(store_statement(id, stored)?);
+    writes.run(conn).await
+}
+
+fn store_statement(id: Uuid, stored: &Stored) -> Result<UpdateStatement> {
     let json = serde_json::to_value(stored).map_err(|e| ServiceError::Internal(e.to_string()))?;
-    idempotency_key::Entity::update_many()
+    Ok(idempotency_key::Entity::update_many()
         .col_expr(idempotency_key::Column::State, Expr::value(DONE))
         .col_expr(idempotency_key::Column::Response, Expr::value(json))
         .filter(idempotency_key::Column::Id.eq(id))
-        .exec(conn)
-        .await?;
-    Ok(())
+        .into_query())
 }
 
 fn request_hash(operation: &str, input: &Value) -> String {

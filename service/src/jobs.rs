@@ -4,15 +4,16 @@
 //! crash between commit and enqueue, a killed worker or a flushed Redis loses nothing.
 use chrono::{DateTime, Utc};
 use entity::job;
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, InsertStatement, UpdateStatement};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set,
+    QueryOrder, QuerySelect, QueryTrait, Set,
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::error::{Result, ServiceError};
+use crate::writes::Writes;
 
 pub const PENDING: &str = "PENDING";
 pub const DISPATCHED: &str = "DISPATCHED";
@@ -89,7 +90,7 @@ pub async fn insert_dispatched(
     conn: &impl ConnectionTrait,
     payload: &JobPayload,
 ) -> Result<job::Model> {
-    insert_row(conn, payload, Utc::now(), true).await
+    insert_row(conn, payload, crate::db::now(), true).await
 }
 
 async fn insert_row(
@@ -98,24 +99,39 @@ async fn insert_row(
     run_at: DateTime<Utc>,
     dispatched: bool,
 ) -> Result<job::Model> {
-    let now = Utc::now();
-    Ok(job::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        kind: Set(payload.kind().into()),
-        payload: Set(
-            serde_json::to_value(payload).map_err(|e| ServiceError::Internal(e.to_string()))?
-        ),
-        status: Set(if dispatched { DISPATCHED } else { PENDING }.into()),
-        attempts: Set(0),
-        run_at: Set(run_at),
-        dispatched_at: Set(dispatched.then_some(now)),
-        dispatches: Set(i32::from(dispatched)),
-        last_error: Set(None),
-        created_at: Set(now),
-        updated_at: Set(now),
-    }
-    .insert(conn)
-    .await?)
+    let row = new_row(payload, run_at, dispatched)?;
+    let mut writes = Writes::new();
+    writes.add(insert_statement(&row));
+    writes.run(conn).await?;
+    Ok(row)
+}
+
+/// A job row as [`insert_dispatched`] writes it, for a batch of [`Writes`]: add
+/// [`insert_statement`] of it.
+pub fn new_dispatched(payload: &JobPayload) -> Result<job::Model> {
+    new_row(payload, crate::db::now(), true)
+}
+
+fn new_row(payload: &JobPayload, run_at: DateTime<Utc>, dispatched: bool) -> Result<job::Model> {
+    let now = crate::db::now();
+    Ok(job::Model {
+        id: Uuid::now_v7(),
+        kind: payload.kind().into(),
+        payload: serde_json::to_value(payload)
+            .map_err(|e| ServiceError::Internal(e.to_string()))?,
+        status: if dispatched { DISPATCHED } else { PENDING }.into(),
+        attempts: 0,
+        run_at,
+        dispatched_at: dispatched.then_some(now),
+        dispatches: i32::from(dispatched),
+        last_error: None,
+        created_at: now,
+        updated_at: now,
+    })
+}
+
+pub fn insert_statement(row: &job::Model) -> InsertStatement {
+    job::Entity::insert(job::ActiveModel::from(row.clone())).into_query()
 }
 
 pub fn payload(row: &job::Model) -> Result<JobPayload> {
@@ -129,7 +145,7 @@ pub async fn mark_dispatched(
     conn: &impl ConnectionTrait,
     row: &job::Model,
 ) -> Result<Option<JobRef>> {
-    let now = Utc::now();
+    let now = crate::db::now();
     let cond = Condition::all()
         .add(job::Column::Id.eq(row.id))
         .add(job::Column::Status.eq(row.status.clone()));
@@ -149,7 +165,7 @@ pub async fn mark_dispatched(
 pub async fn claim_done(conn: &impl ConnectionTrait, id: Uuid) -> Result<bool> {
     let res = job::Entity::update_many()
         .col_expr(job::Column::Status, Expr::value(DONE))
-        .col_expr(job::Column::UpdatedAt, Expr::value(Utc::now()))
+        .col_expr(job::Column::UpdatedAt, Expr::value(crate::db::now()))
         .filter(job::Column::Id.eq(id))
         .filter(job::Column::Status.ne(DONE))
         .exec(conn)
@@ -165,7 +181,7 @@ pub async fn mark_undispatched(conn: &impl ConnectionTrait, id: Uuid, error: &st
             job::Column::LastError,
             Expr::value(error.chars().take(500).collect::<String>()),
         )
-        .col_expr(job::Column::UpdatedAt, Expr::value(Utc::now()))
+        .col_expr(job::Column::UpdatedAt, Expr::value(crate::db::now()))
         .filter(job::Column::Id.eq(id))
         .filter(job::Column::Status.eq(DISPATCHED))
         .exec(conn)
@@ -179,7 +195,7 @@ pub async fn due(
     lease: std::time::Duration,
     limit: u64,
 ) -> Result<Vec<job::Model>> {
-    let now = Utc::now();
+    let now = crate::db::now();
     let stale = now - chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::seconds(30));
     Ok(job::Entity::find()
         .filter(
@@ -202,13 +218,18 @@ pub async fn due(
 }
 
 pub async fn finish(conn: &impl ConnectionTrait, id: Uuid) -> Result<()> {
+    let mut writes = Writes::new();
+    writes.add(finish_statement(id));
+    writes.run(conn).await
+}
+
+/// The update of [`finish`], for a batch of [`Writes`].
+pub fn finish_statement(id: Uuid) -> UpdateStatement {
     job::Entity::update_many()
         .col_expr(job::Column::Status, Expr::value(DONE))
-        .col_expr(job::Column::UpdatedAt, Expr::value(Utc::now()))
+        .col_expr(job::Column::UpdatedAt, Expr::value(crate::db::now()))
         .filter(job::Column::Id.eq(id))
-        .exec(conn)
-        .await?;
-    Ok(())
+        .into_query()
 }
 
 /// Puts a job back to wait until `run_at`, as another kind of job if need be.
@@ -228,7 +249,7 @@ pub async fn reschedule(
     active.run_at = Set(run_at);
     active.dispatched_at = Set(None);
     active.last_error = Set(error.map(|e| e.chars().take(500).collect()));
-    active.updated_at = Set(Utc::now());
+    active.updated_at = Set(crate::db::now());
     active.update(conn).await?;
     Ok(())
 }

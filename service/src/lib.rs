@@ -23,6 +23,7 @@ pub mod secrets;
 pub mod settings;
 pub mod status;
 pub mod webhooks;
+pub mod writes;
 
 pub use error::{Result, ServiceError};
 pub use gateway::Gateway;

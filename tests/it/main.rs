@@ -15,3 +15,4 @@ mod purchase;
 mod queries;
 mod validation;
 mod webhooks;
+mod writes;

@@ -1,6 +1,5 @@
 //! Chargebacks: the acquirer notifies that the card holder's bank took a payment's money
 //! back. The payment becomes CHARGEBACK, with the amount in its ledger as an operation.
-use chrono::Utc;
 use entity::{operation, payment};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QuerySelect, Set, TransactionTrait,
@@ -56,7 +55,7 @@ pub async fn chargeback(gw: &Gateway, notice: &ChargebackNotice) -> Result<payme
         ));
     }
     let amount = notice.amount.min(p.captured_amount - p.refunded_amount);
-    let now = Utc::now();
+    let now = crate::db::now();
     let op = operation::ActiveModel {
         id: Set(Uuid::now_v7()),
         payment_id: Set(p.id),

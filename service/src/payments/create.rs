@@ -1,12 +1,11 @@
 //! Creating payments, and charging a customer's stored card.
 use chrono::{DateTime, Utc};
 use entity::{payment, payment_item};
-use sea_orm::{ActiveModelTrait, EntityTrait, Set, TransactionTrait};
+use sea_orm::{EntityTrait, QueryTrait, Set};
 use serde::Serialize;
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::{commit_answer, record_history};
 use crate::customers;
 use crate::error::{Result, ServiceError};
 use crate::events;
@@ -15,6 +14,7 @@ use crate::idempotency::{Claim, WithRow};
 use crate::merchants::Caller;
 use crate::money::{self, Currency, ItemInput};
 use crate::status::PaymentStatus;
+use crate::writes::Writes;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub enum CaptureMethod {
@@ -98,7 +98,7 @@ fn refund_availability(value: &Option<String>) -> Result<&'static str> {
 /// Checks dueAt and dueStrict: a due date in the future; strict only with a date.
 fn due_date(input: &CreatePaymentInput) -> Result<Option<(DateTime<Utc>, bool)>> {
     match input.due_at {
-        Some(at) if at <= Utc::now() => Err(ServiceError::invalid(
+        Some(at) if at <= crate::db::now() => Err(ServiceError::invalid(
             "DUE_IN_PAST",
             &["dueAt"],
             "dueAt must be in the future",
@@ -240,63 +240,59 @@ struct Onward<'a> {
     operation_id: Option<Uuid>,
 }
 
-/// Inserts the payment row and its items, in `status` (CREATED, or where it moves on to).
-async fn insert_payment(
-    conn: &impl sea_orm::ConnectionTrait,
-    new: NewPayment<'_>,
-    status: PaymentStatus,
-) -> Result<payment::Model> {
-    let now = Utc::now();
-    let p = payment::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        merchant_id: Set(new.caller.merchant_id),
-        mode: Set(new.caller.mode.as_str().into()),
-        customer_id: Set(new.customer_id),
-        payment_method_id: Set(new.payment_method_id),
-        status: Set(status.as_str().into()),
-        currency: Set(new.priced.currency.code().into()),
-        amount: Set(new.priced.amount),
-        vat_amount: Set(new.priced.vat),
-        capture_method: Set(new.capture_method.as_str().into()),
-        client_reference: Set(new.client_reference),
-        description: Set(new.description),
-        metadata: Set(new.metadata),
-        authorized_amount: Set(0),
-        captured_amount: Set(0),
-        released_amount: Set(0),
-        refunded_amount: Set(0),
-        acquirer_reference: Set(None),
-        error_code: Set(None),
-        error_message: Set(None),
-        paylink_id: Set(new.paylink_id),
-        checkout_code: Set(new.checkout.as_ref().map(|(code, _)| code.clone())),
-        checkout_expires_at: Set(new.checkout.as_ref().map(|(_, at)| *at)),
-        force_recurring: Set(new.force_recurring),
-        is_recurring_token: Set(false),
-        require_confirmation: Set(new.confirmation.is_some()),
-        return_url: Set(new.confirmation.as_ref().and_then(|(url, _)| url.clone())),
-        commission_percent: Set(new.confirmation.as_ref().and_then(|(_, c)| *c)),
-        refund_availability: Set(new.refund_availability.into()),
-        due_at: Set(new.due.map(|(at, _)| at)),
-        due_strict: Set(new.due.is_some_and(|(_, strict)| strict)),
-        sent_at: Set(None),
-        viewed_at: Set(None),
-        authorized_at: Set(None),
-        paid_at: Set(None),
-        cleared_at: Set(None),
-        settled_at: Set(None),
-        chargeback_amount: Set(0),
+/// The payment row and its items, in `status` (CREATED, or where it moves on to): their
+/// inserts added to `writes`, and the row as written.
+fn new_payment(writes: &mut Writes, new: NewPayment<'_>, status: PaymentStatus) -> payment::Model {
+    let now = crate::db::now();
+    let p = payment::Model {
+        id: Uuid::now_v7(),
+        merchant_id: new.caller.merchant_id,
+        mode: new.caller.mode.as_str().into(),
+        customer_id: new.customer_id,
+        payment_method_id: new.payment_method_id,
+        status: status.as_str().into(),
+        currency: new.priced.currency.code().into(),
+        amount: new.priced.amount,
+        vat_amount: new.priced.vat,
+        capture_method: new.capture_method.as_str().into(),
+        client_reference: new.client_reference,
+        description: new.description,
+        metadata: new.metadata,
+        authorized_amount: 0,
+        captured_amount: 0,
+        released_amount: 0,
+        refunded_amount: 0,
+        acquirer_reference: None,
+        error_code: None,
+        error_message: None,
+        paylink_id: new.paylink_id,
+        checkout_code: new.checkout.as_ref().map(|(code, _)| code.clone()),
+        checkout_expires_at: new.checkout.as_ref().map(|(_, at)| *at),
+        force_recurring: new.force_recurring,
+        is_recurring_token: false,
+        require_confirmation: new.confirmation.is_some(),
+        return_url: new.confirmation.as_ref().and_then(|(url, _)| url.clone()),
+        commission_percent: new.confirmation.as_ref().and_then(|(_, c)| *c),
+        refund_availability: new.refund_availability.into(),
+        due_at: new.due.map(|(at, _)| at),
+        due_strict: new.due.is_some_and(|(_, strict)| strict),
+        sent_at: None,
+        viewed_at: None,
+        authorized_at: None,
+        paid_at: None,
+        cleared_at: None,
+        settled_at: None,
+        chargeback_amount: 0,
         // The created event is number 1; a payment that moves on at once has had two.
-        event_sequence: Set(if status == PaymentStatus::Created {
+        event_sequence: if status == PaymentStatus::Created {
             1
         } else {
             2
-        }),
-        created_at: Set(now),
-        updated_at: Set(now),
-    }
-    .insert(conn)
-    .await?;
+        },
+        created_at: now,
+        updated_at: now,
+    };
+    writes.add(payment::Entity::insert(payment::ActiveModel::from(p.clone())).into_query());
     let items: Vec<payment_item::ActiveModel> = new
         .priced
         .items
@@ -317,21 +313,24 @@ async fn insert_payment(
         })
         .collect();
     if !items.is_empty() {
-        payment_item::Entity::insert_many(items).exec(conn).await?;
+        writes.add(payment_item::Entity::insert_many(items).into_query());
     }
-    Ok(p)
+    p
 }
 
-/// The history and events of a payment just inserted: CREATED, and the move on to
+/// The history and events of a new payment, added to `writes`: CREATED, and the move on to
 /// `onward` if it went on at once (one statement for the history rows, one for the events).
-async fn record_created(
-    conn: &impl sea_orm::ConnectionTrait,
+fn record_created(
+    writes: &mut Writes,
     p: &payment::Model,
     onward: Option<Onward<'_>>,
 ) -> Result<()> {
     let Some(onward) = onward else {
-        record_history(conn, p.id, PaymentStatus::Created, "created", None).await?;
-        events::record_payment_event(conn, "payment.created", p).await?;
+        writes.add(super::history_insert(
+            p.id,
+            &[(PaymentStatus::Created, "created", None)],
+        ));
+        writes.add(events::payment_events_insert(&[("payment.created", p)]));
         return Ok(());
     };
     if !PaymentStatus::Created.can_move_to(onward.to) || p.status != onward.to.as_str() {
@@ -345,16 +344,34 @@ async fn record_created(
         event_sequence: 1,
         ..p.clone()
     };
-    super::record_histories(
-        conn,
+    writes.add(super::history_insert(
         p.id,
         &[
             (PaymentStatus::Created, "created", None),
             (onward.to, onward.reason, onward.operation_id),
         ],
-    )
-    .await?;
-    events::record_payment_events(conn, &[("payment.created", &created), (onward.event, p)]).await
+    ));
+    writes.add(events::payment_events_insert(&[
+        ("payment.created", &created),
+        (onward.event, p),
+    ]));
+    Ok(())
+}
+
+/// Commits a new payment's writes with the mutation's answer (and its idempotency key's
+/// record): on PostgreSQL one statement, with no transaction around it.
+async fn commit_new(
+    gw: &Gateway,
+    mut writes: Writes,
+    payment_id: Uuid,
+    claim: Option<Claim>,
+) -> Result<serde_json::Value> {
+    let value = super::answer(payment_id);
+    if let Some(claim) = claim {
+        writes.add(claim.complete_statement(&value)?);
+    }
+    writes.commit(&gw.db).await?;
+    Ok(value)
 }
 
 /// A payment to be paid later (its hosted page comes with the paylink work): CREATED.
@@ -413,7 +430,7 @@ pub async fn create_payment(
         ));
     }
     let checkout_expiry = match input.expires_at {
-        Some(at) if at <= Utc::now() => {
+        Some(at) if at <= crate::db::now() => {
             return Err(ServiceError::invalid(
                 "EXPIRY_IN_PAST",
                 &["expiresAt"],
@@ -421,17 +438,17 @@ pub async fn create_payment(
             ));
         }
         Some(at) => at,
-        None => Utc::now() + CHECKOUT_VALIDITY,
+        None => crate::db::now() + CHECKOUT_VALIDITY,
     };
     let due = due_date(&input)?;
-    let txn = gw.db.begin().await?;
     if let Some(id) = input.customer_id {
-        customers::get(&txn, caller, id).await.map_err(|_| {
+        customers::get(&gw.db, caller, id).await.map_err(|_| {
             ServiceError::invalid("CUSTOMER_NOT_FOUND", &["customerId"], "no such customer")
         })?;
     }
-    let p = insert_payment(
-        &txn,
+    let mut writes = Writes::new();
+    let p = new_payment(
+        &mut writes,
         NewPayment {
             caller,
             customer_id: input.customer_id,
@@ -455,16 +472,15 @@ pub async fn create_payment(
         } else {
             PaymentStatus::Created
         },
-    )
-    .await?;
+    );
     let onward = input.require_confirmation.then_some(Onward {
         to: PaymentStatus::PendingConfirmation,
         reason: "waiting for the buyer to accept",
         event: "payment.pending_confirmation",
         operation_id: None,
     });
-    record_created(&txn, &p, onward).await?;
-    let value = commit_answer(txn, p.id, claim).await?;
+    record_created(&mut writes, &p, onward)?;
+    let value = commit_new(gw, writes, p.id, claim).await?;
     // The row as committed: nothing else can have changed it yet worth a second read.
     Ok(WithRow {
         value,
@@ -487,11 +503,14 @@ pub async fn charge_customer(
     check_metadata(&input.metadata)?;
     let (kind, pending, event) =
         super::charge_or_authorize(input.capture_method == CaptureMethod::Manual);
-    let txn = gw.db.begin().await?;
+    // The card is read before the writes, as it was inside their transaction: removing a
+    // card takes no lock a charge could wait on, so a charge racing a removal may go ahead.
     let method =
-        customers::usable_method(&txn, caller, input.customer_id, input.payment_method_id).await?;
-    let p = insert_payment(
-        &txn,
+        customers::usable_method(&gw.db, caller, input.customer_id, input.payment_method_id)
+            .await?;
+    let mut writes = Writes::new();
+    let p = new_payment(
+        &mut writes,
         NewPayment {
             caller,
             customer_id: Some(input.customer_id),
@@ -509,26 +528,23 @@ pub async fn charge_customer(
             due: None,
         },
         pending,
-    )
-    .await?;
+    );
     // The payment is written in its pending state at once: one row, one operation, one
-    // statement each for the history and the events, one job.
-    let op = super::insert_operation(&txn, &p, kind, p.amount, None).await?;
+    // insert each for the history and the events, one job; one statement in all.
+    let op = super::new_operation(&p, kind, p.amount, None);
+    writes.add(super::operation_insert(&op));
     let onward = Onward {
         to: pending,
         reason: "charge requested",
         event,
         operation_id: Some(op.id),
     };
-    record_created(&txn, &p, Some(onward)).await?;
-    let job = crate::jobs::insert_dispatched(
-        &txn,
-        &crate::jobs::JobPayload::AcquirerCall {
-            operation_id: op.id,
-        },
-    )
-    .await?;
-    let value = commit_answer(txn, p.id, claim).await?;
+    record_created(&mut writes, &p, Some(onward))?;
+    let job = crate::jobs::new_dispatched(&crate::jobs::JobPayload::AcquirerCall {
+        operation_id: op.id,
+    })?;
+    writes.add(crate::jobs::insert_statement(&job));
+    let value = commit_new(gw, writes, p.id, claim).await?;
     // The payment as the worker committed it, when its word carried it.
     let row = gw.push_and_wait(&job, op.id).await?;
     Ok(WithRow { value, row })
@@ -572,8 +588,9 @@ pub async fn create_for_paylink(
     } else {
         CaptureMethod::Automatic
     };
-    let p = insert_payment(
-        conn,
+    let mut writes = Writes::new();
+    let p = new_payment(
+        &mut writes,
         NewPayment {
             caller: &caller,
             customer_id: link.buyer_customer_id,
@@ -591,8 +608,8 @@ pub async fn create_for_paylink(
             due: None,
         },
         PaymentStatus::Created,
-    )
-    .await?;
-    record_created(conn, &p, None).await?;
+    );
+    record_created(&mut writes, &p, None)?;
+    writes.run(conn).await?;
     Ok(p)
 }

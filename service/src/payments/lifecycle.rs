@@ -1,6 +1,5 @@
 //! Capture, release, refund and cancel. Each checks the amounts against the ledger under the
 //! payment's row lock, records a PENDING operation and its job, and waits for the worker.
-use chrono::Utc;
 use entity::operation;
 use entity::payment;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set, TransactionTrait};
@@ -177,7 +176,7 @@ pub async fn release(
 /// wait for the acquirer: the worker finishes it like any release.
 pub async fn release_stale_hold(gw: &Gateway, p: &payment::Model) -> Result<()> {
     let caller = Caller::system(p.merchant_id, &p.mode);
-    let cutoff = Utc::now()
+    let cutoff = crate::db::now()
         - chrono::Duration::from_std(gw.settings.hold_release_after)
             .map_err(|e| ServiceError::Config(format!("hold release: {e}")))?;
     let (_, _, job) = begin(gw, &caller, p.id, None, |p, status| {
@@ -318,7 +317,7 @@ pub async fn send(gw: &Gateway, caller: &Caller, id: Uuid, claim: Option<Claim>)
         )));
     }
     let mut row: payment::ActiveModel = p.clone().into();
-    row.sent_at = Set(Some(Utc::now()));
+    row.sent_at = Set(Some(crate::db::now()));
     let to = if status == Created { Sent } else { status };
     transition(
         &txn,

@@ -21,15 +21,16 @@ pub use outcome::{apply_answer, mark_inconclusive, operation_request};
 pub use query::{PaymentFilter, get, items, list, operations, status_history};
 pub use schedule::{Swept, run_schedules};
 
-use chrono::Utc;
 use entity::{operation, payment, status_history as history};
-use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, QuerySelect, Set};
+use sea_orm::sea_query::InsertStatement;
+use sea_orm::{ConnectionTrait, EntityTrait, QuerySelect, QueryTrait, Set, TryIntoModel};
 use uuid::Uuid;
 
 use crate::error::{Result, ServiceError};
 use crate::events;
 use crate::merchants::Caller;
 use crate::status::PaymentStatus;
+use crate::writes::Writes;
 
 /// Operation kinds in the ledger.
 pub mod kind {
@@ -87,12 +88,29 @@ pub(crate) async fn lock_any(conn: &impl ConnectionTrait, id: Uuid) -> Result<pa
 pub async fn transition(
     conn: &impl ConnectionTrait,
     current: &payment::Model,
-    mut changed: payment::ActiveModel,
+    changed: payment::ActiveModel,
     to: PaymentStatus,
     reason: &str,
     operation_id: Option<Uuid>,
     event_type: &str,
 ) -> Result<payment::Model> {
+    let (updated, writes) =
+        plan_transition(current, changed, to, reason, operation_id, event_type)?;
+    writes.run(conn).await?;
+    Ok(updated)
+}
+
+/// The writes of [`transition`] (the payment's update, its history row and its event), to
+/// run in one batch, and the payment as they leave it. `changed` starts from the locked
+/// row, so every field is known and nothing needs reading back.
+pub(crate) fn plan_transition(
+    current: &payment::Model,
+    mut changed: payment::ActiveModel,
+    to: PaymentStatus,
+    reason: &str,
+    operation_id: Option<Uuid>,
+    event_type: &str,
+) -> Result<(payment::Model, Writes)> {
     let from = status_of(current)?;
     if from != to && !from.can_move_to(to) {
         return Err(ServiceError::InvalidState(format!(
@@ -100,33 +118,24 @@ pub async fn transition(
         )));
     }
     changed.status = Set(to.as_str().into());
-    changed.updated_at = Set(Utc::now());
+    changed.updated_at = Set(crate::db::now());
     changed.event_sequence = Set(current.event_sequence + 1);
-    let updated = changed.update(conn).await?;
+    let updated = changed.clone().try_into_model()?;
+    let mut writes = Writes::new();
+    writes.add(payment::Entity::update(changed).validate()?.into_query());
     if from != to {
-        record_history(conn, updated.id, to, reason, operation_id).await?;
+        writes.add(history_insert(updated.id, &[(to, reason, operation_id)]));
     }
-    events::record_payment_event(conn, event_type, &updated).await?;
-    Ok(updated)
+    writes.add(events::payment_events_insert(&[(event_type, &updated)]));
+    Ok((updated, writes))
 }
 
-pub(crate) async fn record_history(
-    conn: &impl ConnectionTrait,
-    payment_id: Uuid,
-    status: PaymentStatus,
-    reason: &str,
-    operation_id: Option<Uuid>,
-) -> Result<()> {
-    record_histories(conn, payment_id, &[(status, reason, operation_id)]).await
-}
-
-/// Writes status-history rows in one statement, in the order given.
-pub(crate) async fn record_histories(
-    conn: &impl ConnectionTrait,
+/// Status-history rows in one insert, in the order given, for a batch of [`Writes`].
+pub(crate) fn history_insert(
     payment_id: Uuid,
     moves: &[(PaymentStatus, &str, Option<Uuid>)],
-) -> Result<()> {
-    let at = Utc::now();
+) -> InsertStatement {
+    let at = crate::db::now();
     let rows = moves
         .iter()
         .map(|(status, reason, operation_id)| history::ActiveModel {
@@ -137,10 +146,7 @@ pub(crate) async fn record_histories(
             operation_id: Set(*operation_id),
             at: Set(at),
         });
-    history::Entity::insert_many(rows)
-        .exec_without_returning(conn)
-        .await?;
-    Ok(())
+    history::Entity::insert_many(rows).into_query()
 }
 
 pub async fn insert_operation(
@@ -150,25 +156,41 @@ pub async fn insert_operation(
     amount: i64,
     reason: Option<String>,
 ) -> Result<operation::Model> {
-    let now = Utc::now();
-    Ok(operation::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        payment_id: Set(p.id),
-        merchant_id: Set(p.merchant_id),
-        kind: Set(kind.into()),
-        amount: Set(amount),
-        status: Set(op_status::PENDING.into()),
-        acquirer_reference: Set(p.acquirer_reference.clone()),
-        error_code: Set(None),
-        error_message: Set(None),
-        reason: Set(reason),
-        authentication: Set(None),
-        attempts: Set(0),
-        created_at: Set(now),
-        updated_at: Set(now),
+    let op = new_operation(p, kind, amount, reason);
+    let mut writes = Writes::new();
+    writes.add(operation_insert(&op));
+    writes.run(conn).await?;
+    Ok(op)
+}
+
+/// A PENDING operation on `p`, as [`insert_operation`] writes it.
+pub(crate) fn new_operation(
+    p: &payment::Model,
+    kind: &str,
+    amount: i64,
+    reason: Option<String>,
+) -> operation::Model {
+    let now = crate::db::now();
+    operation::Model {
+        id: Uuid::now_v7(),
+        payment_id: p.id,
+        merchant_id: p.merchant_id,
+        kind: kind.into(),
+        amount,
+        status: op_status::PENDING.into(),
+        acquirer_reference: p.acquirer_reference.clone(),
+        error_code: None,
+        error_message: None,
+        reason,
+        authentication: None,
+        attempts: 0,
+        created_at: now,
+        updated_at: now,
     }
-    .insert(conn)
-    .await?)
+}
+
+pub(crate) fn operation_insert(op: &operation::Model) -> InsertStatement {
+    operation::Entity::insert(operation::ActiveModel::from(op.clone())).into_query()
 }
 
 /// How a money operation starts: its kind, amount and reason (and 3-D Secure
@@ -211,39 +233,25 @@ pub(crate) async fn start_operation(
     changed: payment::ActiveModel,
     start: Start<'_>,
 ) -> Result<(operation::Model, entity::job::Model)> {
-    let mut op = insert_operation(conn, p, start.kind, start.amount, start.reason).await?;
-    if let Some(authentication) = start.authentication {
-        op = set_authentication(conn, op, authentication).await?;
-    }
-    transition(
-        conn,
+    let mut op = new_operation(p, start.kind, start.amount, start.reason);
+    op.authentication = start.authentication.map(str::to_string);
+    let (_, moved) = plan_transition(
         p,
         changed,
         start.pending,
         start.history,
         Some(op.id),
         start.event,
-    )
-    .await?;
-    let job = crate::jobs::insert_dispatched(
-        conn,
-        &crate::jobs::JobPayload::AcquirerCall {
-            operation_id: op.id,
-        },
-    )
-    .await?;
+    )?;
+    let job = crate::jobs::new_dispatched(&crate::jobs::JobPayload::AcquirerCall {
+        operation_id: op.id,
+    })?;
+    let mut writes = Writes::new();
+    writes.add(operation_insert(&op));
+    writes.append(moved);
+    writes.add(crate::jobs::insert_statement(&job));
+    writes.run(conn).await?;
     Ok((op, job))
-}
-
-/// Notes the 3-D Secure authentication an operation is allowed by.
-pub async fn set_authentication(
-    conn: &impl ConnectionTrait,
-    op: operation::Model,
-    authentication: &str,
-) -> Result<operation::Model> {
-    let mut row: operation::ActiveModel = op.into();
-    row.authentication = Set(Some(authentication.to_string()));
-    Ok(row.update(conn).await?)
 }
 
 /// The result a payment mutation records with its idempotency key.

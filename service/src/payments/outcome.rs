@@ -1,11 +1,10 @@
 //! What the worker does with the acquirer's answers: apply a definite one to the ledger,
 //! or note that the answer is not known yet.
-use chrono::Utc;
 use entity::{job, operation, payment, payment_method};
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Set,
-    TransactionTrait,
+    ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter, QuerySelect,
+    QueryTrait, Set, TransactionTrait, TryIntoModel,
 };
 use uuid::Uuid;
 
@@ -15,6 +14,7 @@ use crate::error::{Result, ServiceError};
 use crate::gateway::Gateway;
 use crate::jobs::{self, JobPayload};
 use crate::status::PaymentStatus::{self, *};
+use crate::writes::Writes;
 
 /// The acquirer call an operation stands for, or None once it is no longer pending. One
 /// query: the operation, its payment and the payment's card.
@@ -158,7 +158,7 @@ pub async fn apply_answer(
         .one(&txn)
         .await?
         .ok_or(ServiceError::NotFound)?;
-    let now = Utc::now();
+    let now = crate::db::now();
     let settle = operation::Entity::update_many()
         .col_expr(operation::Column::UpdatedAt, Expr::value(now))
         .filter(operation::Column::Id.eq(operation_id))
@@ -181,10 +181,19 @@ pub async fn apply_answer(
                 Expr::value(message.clone()),
             ),
     };
-    let Some(op) = settle.exec_with_returning(&txn).await?.into_iter().next() else {
-        jobs::finish(&txn, job_id).await?;
-        txn.commit().await?;
-        return Ok(p);
+    // The job is finished in the same statement: whether this copy settles the operation
+    // or finds it settled, the job has nothing left to do once this commits.
+    let mut finish = Writes::new();
+    finish.add(jobs::finish_statement(job_id));
+    let settled = finish
+        .run_then(&txn, settle.into_query().returning_all().to_owned())
+        .await?;
+    let op = match settled.first() {
+        Some(row) => operation::Model::from_query_result(row, "")?,
+        None => {
+            txn.commit().await?;
+            return Ok(p);
+        }
     };
     let mut pay: payment::ActiveModel = p.clone().into();
     let status = status_of(&p)?;
@@ -344,7 +353,6 @@ pub async fn apply_answer(
         }
         updated
     };
-    jobs::finish(&txn, job_id).await?;
     txn.commit().await?;
     Ok(committed)
 }
@@ -357,11 +365,14 @@ async fn save_amounts(
     op: &operation::Model,
     event: &str,
 ) -> Result<payment::Model> {
-    pay.updated_at = Set(Utc::now());
+    pay.updated_at = Set(crate::db::now());
     pay.event_sequence = Set(sequence + 1);
-    let p = pay.update(conn).await?;
+    let p = pay.clone().try_into_model()?;
+    let mut writes = Writes::new();
+    writes.add(payment::Entity::update(pay).validate()?.into_query());
+    writes.add(crate::events::payment_events_insert(&[(event, &p)]));
+    writes.run(conn).await?;
     tracing::info!(payment_id = %p.id, operation_id = %op.id, kind = %op.kind, "a cancelled payment's ledger updated");
-    crate::events::record_payment_event(conn, event, &p).await?;
     Ok(p)
 }
 
@@ -390,7 +401,7 @@ async fn reverse_after_cancel(
         &JobPayload::AcquirerCall {
             operation_id: undo.id,
         },
-        Utc::now(),
+        crate::db::now(),
     )
     .await?;
     Ok(())
@@ -411,15 +422,15 @@ pub async fn mark_inconclusive(
             operation::Column::Attempts,
             Expr::col(operation::Column::Attempts).add(1),
         )
-        .col_expr(operation::Column::UpdatedAt, Expr::value(Utc::now()))
+        .col_expr(operation::Column::UpdatedAt, Expr::value(crate::db::now()))
         .filter(operation::Column::Id.eq(operation_id))
         .exec(&txn)
         .await?;
     if counted.rows_affected == 0 {
         return Err(ServiceError::NotFound);
     }
-    let run_at =
-        Utc::now() + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::seconds(5));
+    let run_at = crate::db::now()
+        + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::seconds(5));
     jobs::reschedule(
         &txn,
         job,

@@ -42,7 +42,7 @@ fn ago(now: DateTime<Utc>, d: std::time::Duration) -> Result<DateTime<Utc>> {
 
 /// Runs every schedule once.
 pub async fn run_schedules(gw: &Gateway) -> Result<Swept> {
-    let now = Utc::now();
+    let now = crate::db::now();
     let (overdue, expired) = past_due(gw, now).await?;
     let cleared = advance(
         gw,
@@ -144,7 +144,7 @@ async fn advance(
         if status_of(&p)? != from || lifecycle::capturable(&p) > 0 {
             continue;
         }
-        let now = Utc::now();
+        let now = crate::db::now();
         let mut changed: payment::ActiveModel = p.clone().into();
         let (reason, event) = if to == Cleared {
             changed.cleared_at = Set(Some(now));

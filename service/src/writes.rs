@@ -1,0 +1,118 @@
+//! Writes that commit together, sent as few statements as the database allows.
+//!
+//! A charge writes five rows in five tables, and the worker's answer four more. Each
+//! statement is a round trip, and on PostgreSQL each costs the server about as much as the
+//! row it writes. So on PostgreSQL the writes go as one statement, each a data-modifying
+//! `WITH` clause: all run to completion on the same snapshot, and foreign keys are checked at
+//! the statement's end, so a row may reference another written in the same batch. One
+//! statement is atomic on its own: outside a transaction it needs no BEGIN and COMMIT.
+//! SQLite has no data-modifying `WITH`; there they run one after another, in a transaction.
+//!
+//! Rules for what goes into one batch: no two writes touch the same row, and none reads
+//! what another writes (they all see the database as it was before the batch).
+use sea_orm::sea_query::{
+    Alias, CommonTableExpression, Expr, Query, SubQueryStatement, WithClause,
+};
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DbBackend, QueryResult, Statement, TransactionTrait,
+};
+
+use crate::error::Result;
+
+#[derive(Clone, Debug, Default)]
+pub struct Writes(Vec<SubQueryStatement>);
+
+impl Writes {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds an INSERT, UPDATE or DELETE (without RETURNING).
+    pub fn add(&mut self, write: impl Into<SubQueryStatement>) -> &mut Self {
+        self.0.push(write.into());
+        self
+    }
+
+    /// Adds another batch's writes after these.
+    pub fn append(&mut self, other: Writes) -> &mut Self {
+        self.0.extend(other.0);
+        self
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Runs the writes in the caller's transaction (or as one atomic statement, on
+    /// PostgreSQL, when there is none).
+    pub async fn run(self, conn: &impl ConnectionTrait) -> Result<()> {
+        let backend = conn.get_database_backend();
+        match (backend, self.0.len()) {
+            (_, 0) => {}
+            (DbBackend::Postgres, n) if n > 1 => {
+                let done = Query::select().expr(Expr::val(1)).to_owned();
+                conn.execute_raw(build(backend, self.with_clause().query(done)))
+                    .await?;
+            }
+            _ => {
+                for write in self.0 {
+                    conn.execute_raw(build(backend, write)).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs the writes and then `query` (a statement with RETURNING, say), and answers its
+    /// rows. On PostgreSQL it is one statement: the writes are its `WITH` clauses, so they
+    /// must not touch the rows `query` touches.
+    pub async fn run_then(
+        self,
+        conn: &impl ConnectionTrait,
+        query: impl Into<SubQueryStatement>,
+    ) -> Result<Vec<QueryResult>> {
+        let backend = conn.get_database_backend();
+        if backend == DbBackend::Postgres && !self.is_empty() {
+            return Ok(conn
+                .query_all_raw(build(backend, self.with_clause().query(query)))
+                .await?);
+        }
+        self.run(conn).await?;
+        Ok(conn.query_all_raw(build(backend, query.into())).await?)
+    }
+
+    /// Runs the writes as one atomic unit, outside any transaction: one statement on
+    /// PostgreSQL, a transaction of its own elsewhere.
+    pub async fn commit(self, db: &DatabaseConnection) -> Result<()> {
+        if db.get_database_backend() == DbBackend::Postgres || self.0.len() < 2 {
+            return self.run(db).await;
+        }
+        let txn = db.begin().await?;
+        self.run(&txn).await?;
+        txn.commit().await?;
+        Ok(())
+    }
+
+    fn with_clause(self) -> WithClause {
+        let mut with = WithClause::new();
+        for (i, write) in self.0.into_iter().enumerate() {
+            with.cte(
+                CommonTableExpression::new()
+                    .query(write)
+                    .table_name(Alias::new(format!("w{i}")))
+                    .to_owned(),
+            );
+        }
+        with
+    }
+}
+
+fn build(backend: DbBackend, query: impl Into<SubQueryStatement>) -> Statement {
+    match query.into() {
+        SubQueryStatement::SelectStatement(q) => backend.build(&q),
+        SubQueryStatement::InsertStatement(q) => backend.build(&q),
+        SubQueryStatement::UpdateStatement(q) => backend.build(&q),
+        SubQueryStatement::DeleteStatement(q) => backend.build(&q),
+        SubQueryStatement::WithStatement(q) => backend.build(&q),
+    }
+}
