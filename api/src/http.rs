@@ -15,11 +15,13 @@ use serde_json::json;
 use service::{Gateway, ServiceError, merchants};
 
 use crate::graphql::{self, IdempotencyHeader, PaygateSchema};
+use crate::parsed::ParsedQueries;
 
 #[derive(Clone)]
 struct AppState {
     gw: Gateway,
     schema: PaygateSchema,
+    parsed: ParsedQueries,
 }
 
 pub fn router(gw: Gateway) -> Router {
@@ -36,6 +38,7 @@ pub fn router(gw: Gateway) -> Router {
         .with_state(AppState {
             gw: gw.clone(),
             schema,
+            parsed: ParsedQueries::default(),
         })
         .merge(crate::pages::router(gw))
 }
@@ -80,6 +83,7 @@ async fn graphql_handler(
         }
     };
     let mut req = req.into_inner().data(caller);
+    app.parsed.prepare(&mut req);
     if let Some(key) = headers.get("idempotency-key").and_then(|v| v.to_str().ok()) {
         req = req.data(IdempotencyHeader(key.to_string()));
     }

@@ -2,6 +2,7 @@
 pub mod graphql;
 mod http;
 mod pages;
+mod parsed;
 
 use std::net::SocketAddr;
 
