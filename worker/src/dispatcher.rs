@@ -8,6 +8,8 @@ use service::jobs;
 use tokio_util::sync::CancellationToken;
 
 const BATCH: u64 = 500;
+/// Full batches of events fanned out in one tick before the dispatcher's other work.
+const FAN_OUT_ROUNDS: usize = 20;
 const SWEEP_EVERY: Duration = Duration::from_secs(60);
 
 pub async fn run_dispatcher(gw: Gateway, shutdown: CancellationToken) {
@@ -18,16 +20,7 @@ pub async fn run_dispatcher(gw: Gateway, shutdown: CancellationToken) {
             _ = shutdown.cancelled() => return,
             _ = tokio::time::sleep(gw.settings.dispatch_interval) => {}
         }
-        // Events first: their deliveries' jobs are pushed at once.
-        match service::webhooks::fan_out_pending(&gw, BATCH).await {
-            Ok(deliveries) => {
-                for job in deliveries {
-                    gw.push(&job).await;
-                }
-            }
-            // Left as they were: the next tick tries again.
-            Err(e) => tracing::warn!(error = %e, "could not fan out events"),
-        }
+        fan_out(&gw).await;
         match jobs::due(&gw.db, gw.settings.job_lease, BATCH).await {
             Ok(rows) => {
                 for row in rows {
@@ -60,6 +53,29 @@ pub async fn run_dispatcher(gw: Gateway, shutdown: CancellationToken) {
                 Err(e) => {
                     tracing::warn!(error = %e, "could not sweep finished jobs from the queue")
                 }
+            }
+        }
+    }
+}
+
+/// Fans out the events not yet fanned out, and pushes their deliveries' jobs at once. While
+/// batches come back full it goes on (up to `FAN_OUT_ROUNDS`), so a burst of events (3,000
+/// payments a second make 3,000) is not held to one batch per tick.
+async fn fan_out(gw: &Gateway) {
+    for _ in 0..FAN_OUT_ROUNDS {
+        match service::webhooks::fan_out_pending(gw, BATCH).await {
+            Ok(round) => {
+                for job in round.deliveries {
+                    gw.push(&job).await;
+                }
+                if (round.events as u64) < BATCH {
+                    return;
+                }
+            }
+            // Left as they were: the next tick tries again.
+            Err(e) => {
+                tracing::warn!(error = %e, "could not fan out events");
+                return;
             }
         }
     }

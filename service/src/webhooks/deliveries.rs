@@ -87,11 +87,20 @@ pub async fn fan_out(
     Ok(new_jobs)
 }
 
+/// What one round of [`fan_out_pending`] did.
+#[derive(Debug, Default)]
+pub struct FannedOut {
+    /// Events read as not yet fanned out (a full batch means more may wait).
+    pub events: usize,
+    /// The deliveries' jobs, inserted as handed out, for the caller to push.
+    pub deliveries: Vec<job::Model>,
+}
+
 /// The dispatcher's way: takes up to `limit` events not yet fanned out, oldest first, and
 /// in one transaction marks them, makes their deliveries (and jobs, inserted as handed out)
-/// and commits; then publishes them to live subscribers. Returns the jobs to push. Events
-/// another dispatcher claimed meanwhile are left to it.
-pub async fn fan_out_pending(gw: &Gateway, limit: u64) -> Result<Vec<job::Model>> {
+/// and commits; then publishes them to live subscribers. Events another dispatcher claimed
+/// meanwhile are left to it.
+pub async fn fan_out_pending(gw: &Gateway, limit: u64) -> Result<FannedOut> {
     let ids: Vec<Uuid> = event::Entity::find()
         .select_only()
         .column(event::Column::Id)
@@ -102,8 +111,9 @@ pub async fn fan_out_pending(gw: &Gateway, limit: u64) -> Result<Vec<job::Model>
         .all(&gw.db)
         .await?;
     if ids.is_empty() {
-        return Ok(vec![]);
+        return Ok(FannedOut::default());
     }
+    let read = ids.len();
     let txn = gw.db.begin().await?;
     let mut evs = event::Entity::update_many()
         .col_expr(event::Column::FannedOutAt, Expr::value(Utc::now()))
@@ -117,7 +127,10 @@ pub async fn fan_out_pending(gw: &Gateway, limit: u64) -> Result<Vec<job::Model>
     for ev in &evs {
         gw.bus.publish(ev).await;
     }
-    Ok(new_jobs)
+    Ok(FannedOut {
+        events: read,
+        deliveries: new_jobs,
+    })
 }
 
 /// The deliveries (and their jobs) of these events: one per enabled endpoint of the event's
