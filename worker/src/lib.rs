@@ -8,6 +8,7 @@
 //! running a job twice has one effect.
 mod dispatcher;
 mod handlers;
+mod watchdog;
 mod webhooks;
 
 use std::time::Duration;
@@ -21,8 +22,9 @@ pub use dispatcher::run_dispatcher;
 pub use handlers::run_job;
 
 /// Runs the queue consumer and the dispatcher until `shutdown` is cancelled; in-flight jobs
-/// are finished or left to their lease. A consumer that stops on a queue error (Redis away)
-/// is started again after a pause, so the worker outlives outages.
+/// are finished or left to their lease. A consumer that stops on a queue error (Redis away),
+/// or that the watchdog finds stalled, is started again after a pause, so the worker
+/// outlives outages.
 pub async fn run(gw: Gateway, shutdown: CancellationToken) -> Result<(), String> {
     let dispatcher = tokio::spawn(run_dispatcher(gw.clone(), shutdown.clone()));
     while !shutdown.is_cancelled() {
@@ -38,12 +40,49 @@ pub async fn run(gw: Gateway, shutdown: CancellationToken) -> Result<(), String>
     Ok(())
 }
 
+/// The longest a consumer may go without a heartbeat or a finished job before the watchdog
+/// deems it stalled: twice the longest a job's call may take, and at least the 30 s after
+/// which the queue itself deems a consumer dead. A consumer whose every slot holds a job
+/// waiting on a slow acquirer or receiver still finishes one within a call's timeout.
+fn stall_after(gw: &Gateway) -> Duration {
+    let longest_call = gw
+        .settings
+        .acquirer_timeout
+        .max(gw.settings.webhook_timeout);
+    (longest_call * 2).max(Duration::from_secs(30))
+}
+
+/// Runs one queue consumer under the watchdog.
 async fn consume(gw: &Gateway, shutdown: CancellationToken) -> Result<(), String> {
+    let liveness = watchdog::Liveness::new();
+    watchdog::supervise(
+        run_consumer(gw, shutdown, liveness.clone()),
+        &liveness,
+        stall_after(gw),
+    )
+    .await
+}
+
+async fn run_consumer(
+    gw: &Gateway,
+    shutdown: CancellationToken,
+    liveness: watchdog::Liveness,
+) -> Result<(), String> {
     let name = format!("paygate-worker-{}", uuid::Uuid::now_v7());
     let concurrency = gw.settings.worker_concurrency.max(1);
     let signal = async move {
         shutdown.cancelled().await;
         Ok::<(), std::io::Error>(())
+    };
+    // Signs of life: the backend's heartbeat (which apalis emits after each one it sends
+    // to the queue), and every job that finishes.
+    let on_event = move |_: &WorkerContext, event: &Event| {
+        if matches!(
+            event,
+            Event::Start | Event::HeartBeat | Event::Success(_) | Event::Error(_)
+        ) {
+            liveness.beat();
+        }
     };
     let result = match gw.queue.clone() {
         JobQueue::Redis { storage, .. } => {
@@ -54,6 +93,7 @@ async fn consume(gw: &Gateway, shutdown: CancellationToken) -> Result<(), String
                 .backend(storage.poll_with_interval(Duration::from_millis(10)))
                 .data(gw.clone())
                 .concurrency(concurrency)
+                .on_event(on_event)
                 .build(handlers::handle)
                 .run_until(signal)
                 .await
@@ -63,6 +103,7 @@ async fn consume(gw: &Gateway, shutdown: CancellationToken) -> Result<(), String
                 .backend(storage.poll_with_interval(Duration::from_millis(20)))
                 .data(gw.clone())
                 .concurrency(concurrency)
+                .on_event(on_event)
                 .build(handlers::handle)
                 .run_until(signal)
                 .await
