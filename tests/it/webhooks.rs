@@ -8,8 +8,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use serde_json::{Value, json};
 
-use crate::on_both_backends;
 use crate::support::{Backend, Options, TestApp};
+use crate::{on_both_backends, on_both_backends_with};
 
 #[derive(Clone, Debug)]
 pub struct Received {
@@ -417,3 +417,59 @@ async fn private_addresses_and_bad_urls_are_refused() {
             .starts_with("whsec_")
     );
 }
+
+/// A burst of events larger than the dispatcher's batch (500) is fanned out in one tick,
+/// every event to its endpoint: the dispatcher goes on while batches come back full.
+async fn a_burst_larger_than_a_batch_is_fanned_out_in_one_tick(app: TestApp) {
+    use entity::{event, webhook_delivery};
+    use sea_orm::{ColumnTrait, EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter, Set};
+    const BURST: usize = 1_200;
+    let (endpoint_id, _) = endpoint(&app, "http://127.0.0.1:9/hooks", None).await;
+    create_payment(&app).await;
+    // The payment's event is the model of the burst: same merchant, mode and type, and
+    // the sequence numbers that follow it.
+    let model = event::Entity::find()
+        .one(&app.gw.db)
+        .await
+        .unwrap()
+        .expect("the payment's event");
+    let burst: Vec<event::ActiveModel> = (1..=BURST as i64)
+        .map(|n| event::ActiveModel {
+            id: Set(uuid::Uuid::now_v7()),
+            sequence: Set(model.sequence + n),
+            created_at: Set(service::db::now()),
+            ..model.clone().into_active_model()
+        })
+        .collect();
+    for chunk in burst.chunks(200) {
+        event::Entity::insert_many(chunk.to_vec())
+            .exec(&app.gw.db)
+            .await
+            .unwrap();
+    }
+
+    let fanned = worker::fan_out(&app.gw).await;
+
+    assert_eq!(fanned, BURST + 1, "events read in one tick");
+    let waiting = event::Entity::find()
+        .filter(event::Column::FannedOutAt.is_null())
+        .count(&app.gw.db)
+        .await
+        .unwrap();
+    assert_eq!(waiting, 0, "events left for the next tick");
+    let deliveries = webhook_delivery::Entity::find()
+        .filter(
+            webhook_delivery::Column::EndpointId.eq(uuid::Uuid::parse_str(&endpoint_id).unwrap()),
+        )
+        .count(&app.gw.db)
+        .await
+        .unwrap();
+    assert_eq!(deliveries, (BURST + 1) as u64);
+}
+on_both_backends_with!(
+    a_burst_larger_than_a_batch_is_fanned_out_in_one_tick,
+    Options {
+        worker: false,
+        ..Options::default()
+    }
+);

@@ -58,25 +58,29 @@ pub async fn run_dispatcher(gw: Gateway, shutdown: CancellationToken) {
     }
 }
 
-/// Fans out the events not yet fanned out, and pushes their deliveries' jobs at once. While
-/// batches come back full it goes on (up to `FAN_OUT_ROUNDS`), so a burst of events (3,000
-/// payments a second make 3,000) is not held to one batch per tick.
-async fn fan_out(gw: &Gateway) {
+/// One tick's fan-out: the events not yet fanned out get their deliveries, whose jobs are
+/// pushed at once. While batches come back full it goes on (up to `FAN_OUT_ROUNDS`), so a
+/// burst of events (3,000 payments a second make 3,000) is not held to one batch per tick.
+/// Returns how many events it read.
+pub async fn fan_out(gw: &Gateway) -> usize {
+    let mut read = 0;
     for _ in 0..FAN_OUT_ROUNDS {
         match service::webhooks::fan_out_pending(gw, BATCH).await {
             Ok(round) => {
+                read += round.events;
                 for job in round.deliveries {
                     gw.push(&job).await;
                 }
                 if (round.events as u64) < BATCH {
-                    return;
+                    break;
                 }
             }
             // Left as they were: the next tick tries again.
             Err(e) => {
                 tracing::warn!(error = %e, "could not fan out events");
-                return;
+                break;
             }
         }
     }
+    read
 }

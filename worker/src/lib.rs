@@ -18,7 +18,7 @@ use service::Gateway;
 use service::queue::JobQueue;
 use tokio_util::sync::CancellationToken;
 
-pub use dispatcher::run_dispatcher;
+pub use dispatcher::{fan_out, run_dispatcher};
 pub use handlers::run_job;
 
 /// Runs the queue consumer and the dispatcher until `shutdown` is cancelled; in-flight jobs
