@@ -109,13 +109,14 @@ where
     E: sea_orm::EntityTrait,
     E::Model: Send + Sync,
 {
-    keyset_within::<E>(conn, cond, None, created, id, page, cursor).await
+    keyset_within::<E, E::Model>(conn, cond, None, created, id, page, cursor).await
 }
 
 /// [`keyset`] where `cond` holds `fixed` to one value (a list filtered by one status): the
 /// order names it first, which changes nothing in the result but lets PostgreSQL walk the
-/// index that starts with it (see `payments::list`).
-pub async fn keyset_within<E>(
+/// index that starts with it (see `payments::list`). Rows are decoded as `R` (the model
+/// itself, or a faster decoding of it).
+pub async fn keyset_within<E, R>(
     conn: &impl sea_orm::ConnectionTrait,
     cond: sea_orm::Condition,
     fixed: Option<E::Column>,
@@ -127,6 +128,7 @@ pub async fn keyset_within<E>(
 where
     E: sea_orm::EntityTrait,
     E::Model: Send + Sync,
+    R: sea_orm::FromQueryResult + Into<E::Model> + Send + Sync,
 {
     use sea_orm::{ColumnTrait, Condition, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
     let total = if page.with_total {
@@ -152,8 +154,12 @@ where
         .order_by_desc(created)
         .order_by_desc(id)
         .limit(page.first + 1)
+        .into_model::<R>()
         .all(conn)
-        .await?;
+        .await?
+        .into_iter()
+        .map(Into::into)
+        .collect();
     Ok(Page::from_rows(rows, page.first, total, cursor))
 }
 

@@ -6,6 +6,7 @@ mod fallback;
 mod lifecycle;
 mod outcome;
 mod query;
+mod row;
 mod schedule;
 
 pub use chargeback::{ChargebackNotice, chargeback};

@@ -4,6 +4,7 @@ use entity::{operation, payment, payment_item, status_history};
 use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder};
 use uuid::Uuid;
 
+use super::row::PaymentRow;
 use crate::error::{Result, ServiceError};
 use crate::gateway::Gateway;
 use crate::merchants::Caller;
@@ -13,8 +14,10 @@ use crate::status::PaymentStatus;
 /// The caller's payment, or NOT_FOUND (also for another merchant's or mode's payment).
 pub async fn get(gw: &Gateway, caller: &Caller, id: Uuid) -> Result<payment::Model> {
     payment::Entity::find_by_id(id)
+        .into_model::<PaymentRow>()
         .one(&gw.db)
         .await?
+        .map(payment::Model::from)
         .filter(|row| caller.owns(row.merchant_id, &row.mode))
         .ok_or(ServiceError::NotFound)
 }
@@ -68,7 +71,7 @@ pub async fn list(
     if let Some(t) = filter.created_before {
         cond = cond.add(payment::Column::CreatedAt.lt(t));
     }
-    crate::page::keyset_within::<payment::Entity>(
+    crate::page::keyset_within::<payment::Entity, PaymentRow>(
         &gw.db,
         cond,
         one_status.then_some(payment::Column::Status),
