@@ -16,7 +16,6 @@ use crate::error::{Result, ServiceError};
 use crate::gateway::Gateway;
 use crate::merchants::Caller;
 use crate::page::{Cursor, Page, PageRequest};
-use crate::writes::Writes;
 
 /// The payment as it was when the event happened: every field (camelCase), never card data.
 pub fn payment_snapshot(p: &payment::Model) -> Value {
@@ -33,29 +32,10 @@ pub fn payment_from_snapshot(data: &Value) -> Option<payment::Model> {
     serde_json::from_value(data.clone()).ok()
 }
 
-/// Records a payment event numbered `p.event_sequence`: the caller has just saved the
-/// payment with its sequence moved on, under the payment's row lock, so numbers never
-/// collide (a unique index guards it too).
-pub async fn record_payment_event(
-    conn: &impl ConnectionTrait,
-    event_type: &str,
-    p: &payment::Model,
-) -> Result<()> {
-    record_payment_events(conn, &[(event_type, p)]).await
-}
-
-/// Records payment events in one statement, each numbered by its snapshot's
-/// `event_sequence`, in the order given.
-pub async fn record_payment_events(
-    conn: &impl ConnectionTrait,
-    events: &[(&str, &payment::Model)],
-) -> Result<()> {
-    let mut writes = Writes::new();
-    writes.add(payment_events_insert(events));
-    writes.run(conn).await
-}
-
-/// The insert of [`record_payment_events`], for a batch of [`Writes`].
+/// The insert of payment events, for a batch of [`Writes`](crate::writes::Writes). Each
+/// event is numbered by its snapshot's `event_sequence`: the caller saves the payment with
+/// its sequence moved on, in the same batch and under the payment's row lock, so numbers
+/// never collide (a unique index guards it too).
 pub fn payment_events_insert(events: &[(&str, &payment::Model)]) -> InsertStatement {
     let created_at = crate::db::now();
     let rows = events.iter().map(|(event_type, p)| event::ActiveModel {

@@ -47,17 +47,13 @@ impl Writes {
     /// PostgreSQL, when there is none).
     pub async fn run(self, conn: &impl ConnectionTrait) -> Result<()> {
         let backend = conn.get_database_backend();
-        match (backend, self.0.len()) {
-            (_, 0) => {}
-            (DbBackend::Postgres, n) if n > 1 => {
-                let done = Query::select().expr(Expr::val(1)).to_owned();
-                conn.execute_raw(build(backend, self.with_clause().query(done)))
-                    .await?;
-            }
-            _ => {
-                for write in self.0 {
-                    conn.execute_raw(build(backend, write)).await?;
-                }
+        if self.as_one_statement(backend) {
+            let done = Query::select().expr(Expr::val(1)).to_owned();
+            conn.execute_raw(build(backend, self.with_clause().query(done)))
+                .await?;
+        } else {
+            for write in self.0 {
+                conn.execute_raw(build(backend, write)).await?;
             }
         }
         Ok(())
@@ -84,13 +80,19 @@ impl Writes {
     /// Runs the writes as one atomic unit, outside any transaction: one statement on
     /// PostgreSQL, a transaction of its own elsewhere.
     pub async fn commit(self, db: &DatabaseConnection) -> Result<()> {
-        if db.get_database_backend() == DbBackend::Postgres || self.0.len() < 2 {
+        if self.0.len() < 2 || self.as_one_statement(db.get_database_backend()) {
             return self.run(db).await;
         }
         let txn = db.begin().await?;
         self.run(&txn).await?;
         txn.commit().await?;
         Ok(())
+    }
+
+    /// Whether the writes go as one statement of `WITH` clauses: on PostgreSQL, when there
+    /// is more than one (one goes as it is).
+    fn as_one_statement(&self, backend: DbBackend) -> bool {
+        backend == DbBackend::Postgres && self.0.len() > 1
     }
 
     fn with_clause(self) -> WithClause {
