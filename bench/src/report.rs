@@ -230,7 +230,7 @@ fn markdown(out: &Value, targets: &[Target]) -> String {
     let _ = writeln!(md, "# Paygate benchmark — {}\n", s(meta, "started_at"));
     let _ = writeln!(
         md,
-        "`paygate` release binary built {} (from the working tree of that time), run at commit `{}`{}; {} s per run, concurrencies {}; {} CPU cores, {}; PostgreSQL {}, paygate defaults \
+        "`paygate` release binary built {} (from the working tree of that time), run at commit `{}`{}; {} s per run, concurrencies {}; {} CPU cores, {}; PostgreSQL {} over {} (pgbench too), paygate defaults \
          (`PAYGATE_DATABASE_POOL`={}, `PAYGATE_WORKER_CONCURRENCY`={}). Everything on one box, \
          so ratios in one run are what to compare, not absolute figures.\n",
         s(meta, "binary_built"),
@@ -245,6 +245,7 @@ fn markdown(out: &Value, targets: &[Target]) -> String {
         meta["cpus"],
         s(meta, "cpu_model"),
         s(meta, "postgres"),
+        s(meta, "postgres_via"),
         s(meta, "database_pool"),
         s(meta, "worker_concurrency"),
     );

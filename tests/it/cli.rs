@@ -22,6 +22,30 @@ fn schema_graphql_matches_the_code() {
 }
 
 #[test]
+fn a_bad_pool_size_is_refused_with_its_setting_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("p.db").display());
+    for (value, message) in [
+        ("0", "PAYGATE_DATABASE_POOL must be at least 1"),
+        (
+            "many",
+            "PAYGATE_DATABASE_POOL has an invalid value: \"many\"",
+        ),
+    ] {
+        let out = Command::new(BIN)
+            .arg("migrate")
+            .env("PAYGATE_DATABASE_URL", &url)
+            .env("PAYGATE_DATABASE_POOL", value)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "pool {value} was accepted");
+        assert!(stderr.contains(message), "pool {value}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}
+
+#[test]
 fn merchant_create_prints_its_id_and_two_keys_as_json() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}?mode=rwc", dir.path().join("m.db").display());
