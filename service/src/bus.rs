@@ -124,6 +124,22 @@ impl RedisBus {
             .map(|_| ())
             .map_err(|e| e.to_string())
     }
+
+    /// Publishes each message as JSON on `channel`, all in one pipeline, in order.
+    async fn publish_many(&self, channel: &str, messages: &[impl Serialize]) -> Result<(), String> {
+        if messages.is_empty() {
+            return Ok(());
+        }
+        let mut pipe = redis::pipe();
+        for message in messages {
+            let text = serde_json::to_string(message).map_err(|e| e.to_string())?;
+            pipe.cmd("PUBLISH").arg(channel).arg(text).ignore();
+        }
+        let mut conn = self.conn.clone();
+        pipe.query_async::<()>(&mut conn)
+            .await
+            .map_err(|e| e.to_string())
+    }
 }
 
 impl Bus {
@@ -150,23 +166,29 @@ impl Bus {
         }
     }
 
-    pub async fn publish(&self, ev: &event::Model) {
-        let p = Published {
+    /// Publishes events in their order. On Redis they go as one pipeline: the dispatcher
+    /// publishes a tick's worth (hundreds under load), and one round trip each was about a
+    /// tenth of the worker's system calls.
+    pub async fn publish_all(&self, evs: &[event::Model]) {
+        let published = evs.iter().map(|ev| Published {
             event_id: ev.id,
             merchant_id: ev.merchant_id,
             mode: ev.mode.clone(),
             event_type: ev.event_type.clone(),
             payment_id: ev.payment_id,
             sequence: ev.sequence,
-        };
+        });
         match &self.redis {
             None => {
-                let _ = self.local.send(p);
+                for p in published {
+                    let _ = self.local.send(p);
+                }
             }
             Some(r) => {
-                if let Err(e) = r.publish(&r.channel, &p).await {
+                let published: Vec<Published> = published.collect();
+                if let Err(e) = r.publish_many(&r.channel, &published).await {
                     // Subscribers catch up from the event log by sequence; webhooks are unaffected.
-                    tracing::warn!(error = %e, "could not publish an event to Redis");
+                    tracing::warn!(error = %e, events = evs.len(), "could not publish events to Redis");
                 }
             }
         }

@@ -448,9 +448,37 @@ async fn a_burst_larger_than_a_batch_is_fanned_out_in_one_tick(app: TestApp) {
             .unwrap();
     }
 
+    // A live subscriber: the probe (the payment's event, published until it is heard)
+    // proves the listener is up before the tick.
+    let mut live = app.gw.bus.subscribe();
+    let heard = async {
+        loop {
+            app.gw.bus.publish_all(std::slice::from_ref(&model)).await;
+            if let Ok(Ok(_)) = tokio::time::timeout(Duration::from_millis(100), live.recv()).await {
+                return;
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), heard)
+        .await
+        .expect("the subscriber hears the bus");
+
     let fanned = worker::fan_out(&app.gw).await;
 
     assert_eq!(fanned, BURST + 1, "events read in one tick");
+    let mut sequences = vec![];
+    while sequences.len() < BURST {
+        let p = tokio::time::timeout(Duration::from_secs(10), live.recv())
+            .await
+            .expect("the burst reaches the live subscriber")
+            .expect("no event lost on the bus");
+        // Late probes and the payment's own event are the same event; the burst follows.
+        if p.event_id != model.id {
+            sequences.push(p.sequence);
+        }
+    }
+    let expected: Vec<i64> = (1..=BURST as i64).map(|n| model.sequence + n).collect();
+    assert_eq!(sequences, expected, "published once each, in order");
     let waiting = event::Entity::find()
         .filter(event::Column::FannedOutAt.is_null())
         .count(&app.gw.db)

@@ -81,9 +81,7 @@ pub async fn fan_out(
     let evs = vec![ev];
     let new_jobs = make_deliveries(&txn, &evs).await?;
     txn.commit().await?;
-    for ev in &evs {
-        gw.bus.publish(ev).await;
-    }
+    gw.bus.publish_all(&evs).await;
     Ok(new_jobs)
 }
 
@@ -124,9 +122,7 @@ pub async fn fan_out_pending(gw: &Gateway, limit: u64) -> Result<FannedOut> {
     evs.sort_by_key(|e| (e.created_at, e.sequence));
     let new_jobs = make_deliveries(&txn, &evs).await?;
     txn.commit().await?;
-    for ev in &evs {
-        gw.bus.publish(ev).await;
-    }
+    gw.bus.publish_all(&evs).await;
     Ok(FannedOut {
         events: read,
         deliveries: new_jobs,
