@@ -32,6 +32,7 @@ use crate::events;
 use crate::merchants::Caller;
 use crate::status::PaymentStatus;
 use crate::writes::Writes;
+use row::PaymentRow;
 
 /// Operation kinds in the ledger.
 pub mod kind {
@@ -63,8 +64,10 @@ pub(crate) async fn lock(
 ) -> Result<payment::Model> {
     payment::Entity::find_by_id(id)
         .lock_exclusive()
+        .into_model::<PaymentRow>()
         .one(conn)
         .await?
+        .map(payment::Model::from)
         .filter(|row| caller.owns(row.merchant_id, &row.mode))
         .ok_or(ServiceError::NotFound)
 }
@@ -79,8 +82,10 @@ pub fn commission(p: &payment::Model) -> i64 {
 pub(crate) async fn lock_any(conn: &impl ConnectionTrait, id: Uuid) -> Result<payment::Model> {
     payment::Entity::find_by_id(id)
         .lock_exclusive()
+        .into_model::<PaymentRow>()
         .one(conn)
         .await?
+        .map(payment::Model::from)
         .ok_or(ServiceError::NotFound)
 }
 

@@ -8,6 +8,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
+use super::row::PaymentRow;
 use super::{kind, op_status, status_of, transition};
 use crate::acquirer::{AcquirerAnswer, AcquirerRequest};
 use crate::error::{Result, ServiceError};
@@ -22,51 +23,39 @@ pub async fn operation_request(
     gw: &Gateway,
     operation_id: Uuid,
 ) -> Result<Option<AcquirerRequest>> {
-    let query = Query::select()
-        .expr_as(
-            Expr::col((operation::Entity, operation::Column::Status)),
-            "op_status",
-        )
-        .expr_as(
-            Expr::col((operation::Entity, operation::Column::Kind)),
-            "kind",
-        )
-        .expr_as(
-            Expr::col((operation::Entity, operation::Column::Amount)),
-            "amount",
-        )
-        .expr_as(
-            Expr::col((operation::Entity, operation::Column::Authentication)),
+    use {operation::Column as O, payment::Column as P, payment_method::Column as M};
+    let columns = [
+        (Expr::col((operation::Entity, O::Status)), "op_status"),
+        (Expr::col((operation::Entity, O::Kind)), "kind"),
+        (Expr::col((operation::Entity, O::Amount)), "amount"),
+        (
+            Expr::col((operation::Entity, O::Authentication)),
             "authentication",
-        )
-        .expr_as(
-            Expr::col((payment::Entity, payment::Column::Id)),
-            "payment_id",
-        )
-        .expr_as(
-            Expr::col((payment::Entity, payment::Column::Currency)),
-            "currency",
-        )
-        .expr_as(
-            Expr::col((payment::Entity, payment::Column::AcquirerReference)),
+        ),
+        (Expr::col((payment::Entity, P::Id)), "payment_id"),
+        (Expr::col((payment::Entity, P::Currency)), "currency"),
+        (
+            Expr::col((payment::Entity, P::AcquirerReference)),
             "reference",
-        )
-        .expr_as(
-            Expr::col((payment_method::Entity, payment_method::Column::Token)),
-            "token",
-        )
+        ),
+        (Expr::col((payment_method::Entity, M::Token)), "token"),
+    ];
+    let mut query = Query::select();
+    for (column, alias) in columns {
+        query.expr_as(column, alias);
+    }
+    let query = query
         .from(operation::Entity)
         .inner_join(
             payment::Entity,
-            Expr::col((payment::Entity, payment::Column::Id))
-                .equals((operation::Entity, operation::Column::PaymentId)),
+            Expr::col((payment::Entity, P::Id)).equals((operation::Entity, O::PaymentId)),
         )
         .left_join(
             payment_method::Entity,
-            Expr::col((payment_method::Entity, payment_method::Column::Id))
-                .equals((payment::Entity, payment::Column::PaymentMethodId)),
+            Expr::col((payment_method::Entity, M::Id))
+                .equals((payment::Entity, P::PaymentMethodId)),
         )
-        .and_where(Expr::col((operation::Entity, operation::Column::Id)).eq(operation_id))
+        .and_where(Expr::col((operation::Entity, O::Id)).eq(operation_id))
         .to_owned();
     let row = gw
         .db
@@ -155,8 +144,10 @@ pub async fn apply_answer(
             ),
         )
         .lock_exclusive()
+        .into_model::<PaymentRow>()
         .one(&txn)
         .await?
+        .map(payment::Model::from)
         .ok_or(ServiceError::NotFound)?;
     let now = crate::db::now();
     let settle = operation::Entity::update_many()
