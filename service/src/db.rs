@@ -7,6 +7,14 @@ use sea_orm::{ConnectOptions, Database, DatabaseConnection};
 use crate::error::Result;
 use crate::settings::Settings;
 
+/// PostgreSQL plans each prepared statement once, not at every execution. Left to choose, it
+/// kept planning the payments page afresh (its estimate for the given merchant and status
+/// always looked cheaper than the generic plan's), and planning was twice the cost of
+/// running it: 45 % of PostgreSQL's CPU in the list benchmark. Every statement Paygate
+/// prepares filters on indexed columns, so the generic plan is the same index scan (the
+/// benchmark's `EXPLAIN` shows it); pages/s went up by about 25 %.
+const GENERIC_PLANS: &str = "force_generic_plan";
+
 /// Connects to the configured database. SQLite gets one connection, in WAL mode: SQLite
 /// has one writer at a time anyway, and a single connection makes every transaction
 /// strictly serial, which is what keeps concurrent captures and refunds safe there.
@@ -26,7 +34,8 @@ pub async fn connect(settings: &Settings) -> Result<DatabaseConnection> {
             });
     } else {
         opts.max_connections(settings.database_pool)
-            .min_connections(1);
+            .min_connections(1)
+            .map_sqlx_postgres_opts(|o| o.options([("plan_cache_mode", GENERIC_PLANS)]));
     }
     Ok(Database::connect(opts).await?)
 }

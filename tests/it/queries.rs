@@ -208,3 +208,30 @@ async fn payments_read_by_position_equal_payments_read_by_name(app: TestApp) {
     assert_eq!(listed, vec![full, empty], "newest first, as stored");
 }
 on_both_backends!(payments_read_by_position_equal_payments_read_by_name);
+
+/// Every PostgreSQL connection of the pool plans a prepared statement once
+/// (`plan_cache_mode`, set in `service::db::connect`): re-planning the payments page at every
+/// execution cost more than running it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_connections_plan_prepared_statements_once() {
+    use sea_orm::{ConnectionTrait, DbBackend, Statement};
+    if !crate::support::pg_enabled() {
+        return;
+    }
+    let app = TestApp::spawn_with(
+        crate::support::Backend::PostgresRedis,
+        crate::support::Options::default(),
+    )
+    .await;
+    // More at once than the pool holds, so each of its connections answers.
+    let shows = (0..12).map(|_| {
+        app.gw.db.query_one_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT current_setting('plan_cache_mode') AS mode, pg_sleep(0.05)::text AS slept",
+        ))
+    });
+    for row in futures::future::join_all(shows).await {
+        let mode: String = row.unwrap().expect("a row").try_get("", "mode").unwrap();
+        assert_eq!(mode, "force_generic_plan");
+    }
+}
