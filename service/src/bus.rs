@@ -114,15 +114,8 @@ struct RedisBus {
 impl RedisBus {
     /// Publishes `message` as JSON on `channel`.
     async fn publish(&self, channel: &str, message: &impl Serialize) -> Result<(), String> {
-        let text = serde_json::to_string(message).map_err(|e| e.to_string())?;
-        let mut conn = self.conn.clone();
-        redis::cmd("PUBLISH")
-            .arg(channel)
-            .arg(text)
-            .query_async::<i64>(&mut conn)
+        self.publish_many(channel, std::slice::from_ref(message))
             .await
-            .map(|_| ())
-            .map_err(|e| e.to_string())
     }
 
     /// Publishes each message as JSON on `channel`, all in one pipeline, in order.

@@ -139,9 +139,10 @@ fn positive(name: &str, default: u32) -> Result<u32, ServiceError> {
 }
 
 /// Two connections per CPU core of this machine, plus two. A PostgreSQL backend runs a
-/// statement on one core; more connections than the cores can serve only take turns, and
-/// on the benchmark's 2-core box 6 connections per process beat 20 on every scenario
-/// (lists: about 3,900 pages/s instead of 3,300, p99 at 16 clients 9 ms instead of 12).
+/// statement on one core; more connections than the cores can serve only take turns. On
+/// the benchmark's 2-core box, 6 connections per process did better than 20 in every pair
+/// of runs of lists and charges (lists: about 3,900 pages/s instead of 3,300, p99 at 16
+/// clients 9 ms instead of 12).
 /// A database on a bigger machine of its own may want `PAYGATE_DATABASE_POOL` set higher.
 pub fn default_database_pool() -> u32 {
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());

@@ -32,7 +32,6 @@ use crate::events;
 use crate::merchants::Caller;
 use crate::status::PaymentStatus;
 use crate::writes::Writes;
-use row::PaymentRow;
 
 /// Operation kinds in the ledger.
 pub mod kind {
@@ -62,12 +61,8 @@ pub(crate) async fn lock(
     caller: &Caller,
     id: Uuid,
 ) -> Result<payment::Model> {
-    payment::Entity::find_by_id(id)
-        .lock_exclusive()
-        .into_model::<PaymentRow>()
-        .one(conn)
+    row::first(payment::Entity::find_by_id(id).lock_exclusive(), conn)
         .await?
-        .map(payment::Model::from)
         .filter(|row| caller.owns(row.merchant_id, &row.mode))
         .ok_or(ServiceError::NotFound)
 }
@@ -80,12 +75,8 @@ pub fn commission(p: &payment::Model) -> i64 {
 
 /// Loads any payment with its row locked (for the hosted page, which has no API key).
 pub(crate) async fn lock_any(conn: &impl ConnectionTrait, id: Uuid) -> Result<payment::Model> {
-    payment::Entity::find_by_id(id)
-        .lock_exclusive()
-        .into_model::<PaymentRow>()
-        .one(conn)
+    row::first(payment::Entity::find_by_id(id).lock_exclusive(), conn)
         .await?
-        .map(payment::Model::from)
         .ok_or(ServiceError::NotFound)
 }
 

@@ -8,7 +8,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::row::PaymentRow;
+use super::row;
 use super::{kind, op_status, status_of, transition};
 use crate::acquirer::{AcquirerAnswer, AcquirerRequest};
 use crate::error::{Result, ServiceError};
@@ -133,7 +133,7 @@ pub async fn apply_answer(
     // The payment's row lock first; the operation is settled after it, by a conditional
     // update. A copy of this job that applied the answer meanwhile has committed by then,
     // so the update finds the operation no longer pending and nothing is applied twice.
-    let p = payment::Entity::find()
+    let locked = payment::Entity::find()
         .filter(
             payment::Column::Id.in_subquery(
                 Query::select()
@@ -143,11 +143,9 @@ pub async fn apply_answer(
                     .to_owned(),
             ),
         )
-        .lock_exclusive()
-        .into_model::<PaymentRow>()
-        .one(&txn)
+        .lock_exclusive();
+    let p = row::first(locked, &txn)
         .await?
-        .map(payment::Model::from)
         .ok_or(ServiceError::NotFound)?;
     let now = crate::db::now();
     let settle = operation::Entity::update_many()

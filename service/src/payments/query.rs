@@ -4,7 +4,7 @@ use entity::{operation, payment, payment_item, status_history};
 use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder};
 use uuid::Uuid;
 
-use super::row::PaymentRow;
+use super::row::{self, PaymentRow};
 use crate::error::{Result, ServiceError};
 use crate::gateway::Gateway;
 use crate::merchants::Caller;
@@ -13,11 +13,8 @@ use crate::status::PaymentStatus;
 
 /// The caller's payment, or NOT_FOUND (also for another merchant's or mode's payment).
 pub async fn get(gw: &Gateway, caller: &Caller, id: Uuid) -> Result<payment::Model> {
-    payment::Entity::find_by_id(id)
-        .into_model::<PaymentRow>()
-        .one(&gw.db)
+    row::first(payment::Entity::find_by_id(id), &gw.db)
         .await?
-        .map(payment::Model::from)
         .filter(|row| caller.owns(row.merchant_id, &row.mode))
         .ok_or(ServiceError::NotFound)
 }

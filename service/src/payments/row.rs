@@ -6,7 +6,7 @@
 use entity::payment;
 use sea_orm::sqlx::Row;
 use sea_orm::sqlx::postgres::PgRow;
-use sea_orm::{DbErr, FromQueryResult, QueryResult};
+use sea_orm::{ConnectionTrait, DbErr, FromQueryResult, QueryResult, Select};
 
 /// Lists the payment's fields in the order of its columns, which is the order
 /// `payment::Entity::find()` selects them in (checked by a test below).
@@ -88,6 +88,18 @@ impl From<PaymentRow> for payment::Model {
     fn from(row: PaymentRow) -> Self {
         row.0
     }
+}
+
+/// The first payment `select` finds (by position where it can be).
+pub async fn first(
+    select: Select<payment::Entity>,
+    conn: &impl ConnectionTrait,
+) -> Result<Option<payment::Model>, DbErr> {
+    Ok(select
+        .into_model::<PaymentRow>()
+        .one(conn)
+        .await?
+        .map(payment::Model::from))
 }
 
 impl FromQueryResult for PaymentRow {
