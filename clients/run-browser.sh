@@ -21,11 +21,9 @@ CLIENTS="$ROOT/clients"
 BIN="${PAYGATE_BIN:-$ROOT/target/debug/paygate}"
 CHROMIUM="${E2E_CHROMIUM:-/usr/bin/chromium}"
 
-fatal() {
-  echo "run-browser: FATAL: $*" >&2
-  echo "0 passed, 1 failed"
-  exit 1
-}
+RUN_NAME=run-browser
+# shellcheck source=clients/lib.sh
+. "$CLIENTS/lib.sh"
 
 # --- prerequisites: fail loudly, never skip --------------------------------------------------
 command -v node >/dev/null 2>&1 || fatal "node is not installed (Node >= 18 is required)"
@@ -58,28 +56,7 @@ if [ ! -d "$CLIENTS/node_modules/playwright-core" ]; then
 fi
 
 # --- process and temp dir bookkeeping --------------------------------------------------------
-PIDS=()
 TMPDIR_RUN=""
-
-stop_processes() {
-  local pid i
-  [ "${#PIDS[@]}" -eq 0 ] && return 0
-  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for i in $(seq 1 100); do # up to 10 s for a graceful shutdown
-    local alive=0
-    for pid in "${PIDS[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
-    [ "$alive" -eq 0 ] && break
-    sleep 0.1
-  done
-  for pid in "${PIDS[@]}"; do
-    if kill -0 "$pid" 2>/dev/null; then
-      echo "run-browser: pid $pid did not stop after SIGTERM; killing it" >&2
-      kill -KILL "$pid" 2>/dev/null || true
-    fi
-    wait "$pid" 2>/dev/null || true
-  done
-  PIDS=()
-}
 
 cleanup() {
   stop_processes
@@ -91,60 +68,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
-
-# --- helpers (as in run-e2e.sh) ----------------------------------------------------------------
-# free_ports N: N distinct free TCP ports on 127.0.0.1, space-separated.
-free_ports() {
-  node -e '
-    const net = require("net");
-    const n = Number(process.argv[1]);
-    const servers = [];
-    let ready = 0;
-    for (let i = 0; i < n; i++) {
-      const s = net.createServer();
-      servers.push(s);
-      s.listen(0, "127.0.0.1", () => {
-        if (++ready === n) {
-          console.log(servers.map((x) => x.address().port).join(" "));
-          servers.forEach((x) => x.close());
-        }
-      });
-    }' "$1"
-}
-
-# start NAME LOG ENV=… CMD…: starts a process in the background, records its pid in PIDS.
-start() {
-  local name=$1 log=$2
-  shift 2
-  env "$@" >"$log" 2>&1 &
-  PIDS+=("$!")
-  echo "run-browser: started $name (pid $!, log $log)"
-}
-
-alive() { kill -0 "$1" 2>/dev/null; }
-
-healthy() { # healthy URL
-  node -e '
-    fetch(process.argv[1], { signal: AbortSignal.timeout(2000) })
-      .then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1));' "$1"
-}
-
-# wait_healthy BASE_URL PID LOG: up to 60 s for GET BASE_URL/healthz to answer 2xx.
-wait_healthy() {
-  local base=$1 pid=$2 log=$3 i
-  for i in $(seq 1 120); do
-    if ! alive "$pid"; then
-      echo "run-browser: the process behind $base (pid $pid) exited; log tail:" >&2
-      tail -n 40 "$log" >&2 || true
-      return 1
-    fi
-    healthy "$base/healthz" && return 0
-    sleep 0.5
-  done
-  echo "run-browser: $base/healthz did not answer 2xx within 60 s; log tail:" >&2
-  tail -n 40 "$log" >&2 || true
-  return 1
-}
 
 setup_failed() { # setup_failed REASON
   echo "not ok - setup: $1"
@@ -188,18 +111,8 @@ echo "run-browser: node clients/browser.mjs (API $base)"
 rc=0
 env E2E_API="$base" E2E_KEY="$key" E2E_CHROMIUM="$CHROMIUM" node "$CLIENTS/browser.mjs" 2>&1 \
   | tee "$TMPDIR_RUN/browser.out" || rc=$?
-summary=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$TMPDIR_RUN/browser.out" | tail -n 1 || true)
-if [ -n "$summary" ]; then
-  passed=${summary%% passed*}
-  failed=${summary#*, }
-  failed=${failed%% failed*}
-else
-  passed=0 failed=0
-fi
-if [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ]; then
-  echo "not ok - browser.mjs exited with status $rc"
-  failed=$((failed + 1))
-fi
+count_results "$TMPDIR_RUN/browser.out" "$rc" browser.mjs
+passed=$PASSED failed=$FAILED
 if [ "$failed" -ne 0 ]; then
   echo "----- tail of all.log -----"
   tail -n 60 "$TMPDIR_RUN/all.log"

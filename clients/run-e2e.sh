@@ -25,11 +25,9 @@ PG_PORT="${E2E_PG_PORT:-5432}"
 PG_USER="${E2E_PG_USER:-postgres}"
 REDIS_URL="${E2E_REDIS_URL:-redis://127.0.0.1:6379}"
 
-fatal() {
-  echo "run-e2e: FATAL: $*" >&2
-  echo "0 passed, 1 failed"
-  exit 1
-}
+RUN_NAME=run-e2e
+# shellcheck source=clients/lib.sh
+. "$CLIENTS/lib.sh"
 
 # --- prerequisites: fail loudly, never skip --------------------------------------------------
 command -v node >/dev/null 2>&1 || fatal "node is not installed (Node >= 18 is required)"
@@ -46,30 +44,9 @@ if [ ! -d "$CLIENTS/node_modules" ]; then
 fi
 
 # --- process and temp dir bookkeeping --------------------------------------------------------
-PIDS=()      # processes of the current scenario
 TMPDIRS=()
 DROP_DB=""   # the PostgreSQL database to drop
 REDIS_PREFIX=""
-
-stop_processes() {
-  local pid i
-  [ "${#PIDS[@]}" -eq 0 ] && return 0
-  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for i in $(seq 1 100); do # up to 10 s for a graceful shutdown
-    local alive=0
-    for pid in "${PIDS[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
-    [ "$alive" -eq 0 ] && break
-    sleep 0.1
-  done
-  for pid in "${PIDS[@]}"; do
-    if kill -0 "$pid" 2>/dev/null; then
-      echo "run-e2e: pid $pid did not stop after SIGTERM; killing it" >&2
-      kill -KILL "$pid" 2>/dev/null || true
-    fi
-    wait "$pid" 2>/dev/null || true
-  done
-  PIDS=()
-}
 
 drop_database() {
   [ -n "$DROP_DB" ] || return 0
@@ -102,61 +79,8 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 # --- helpers -----------------------------------------------------------------------------------
-# free_ports N: N distinct free TCP ports on 127.0.0.1, space-separated.
-free_ports() {
-  node -e '
-    const net = require("net");
-    const n = Number(process.argv[1]);
-    const servers = [];
-    let ready = 0;
-    for (let i = 0; i < n; i++) {
-      const s = net.createServer();
-      servers.push(s);
-      s.listen(0, "127.0.0.1", () => {
-        if (++ready === n) {
-          console.log(servers.map((x) => x.address().port).join(" "));
-          servers.forEach((x) => x.close());
-        }
-      });
-    }' "$1"
-}
-
 random_hex() { # random_hex BYTES
   node -e 'console.log(require("crypto").randomBytes(Number(process.argv[1])).toString("hex"))' "$1"
-}
-
-# start NAME LOG ENV=… CMD…: starts a process in the background, records its pid in PIDS.
-start() {
-  local name=$1 log=$2
-  shift 2
-  env "$@" >"$log" 2>&1 &
-  PIDS+=("$!")
-  echo "run-e2e: started $name (pid $!, log $log)"
-}
-
-alive() { kill -0 "$1" 2>/dev/null; }
-
-healthy() { # healthy URL
-  node -e '
-    fetch(process.argv[1], { signal: AbortSignal.timeout(2000) })
-      .then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1));' "$1"
-}
-
-# wait_healthy BASE_URL PID LOG: up to 60 s for GET BASE_URL/healthz to answer 2xx.
-wait_healthy() {
-  local base=$1 pid=$2 log=$3 i
-  for i in $(seq 1 120); do
-    if ! alive "$pid"; then
-      echo "run-e2e: the process behind $base (pid $pid) exited; log tail:" >&2
-      tail -n 40 "$log" >&2 || true
-      return 1
-    fi
-    healthy "$base/healthz" && return 0
-    sleep 0.5
-  done
-  echo "run-e2e: $base/healthz did not answer 2xx within 60 s; log tail:" >&2
-  tail -n 40 "$log" >&2 || true
-  return 1
 }
 
 show_logs() { # show_logs DIR: the tail of every log in DIR, to help after a failure
@@ -174,22 +98,12 @@ SUMMARIES=()
 
 # run_e2e SCENARIO A B KEY DIR: runs e2e.mjs, prints its output, adds its counts to the totals.
 run_e2e() {
-  local scenario=$1 a=$2 b=$3 key=$4 dir=$5 rc=0 summary p f
+  local scenario=$1 a=$2 b=$3 key=$4 dir=$5 rc=0 p f
   echo "run-e2e: [$scenario] node clients/e2e.mjs (A=$a, B=$b)"
   env E2E_API_A="$a" E2E_API_B="$b" E2E_KEY="$key" node "$CLIENTS/e2e.mjs" 2>&1 \
     | tee "$dir/e2e.out" || rc=$?
-  summary=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$dir/e2e.out" | tail -n 1 || true)
-  if [ -n "$summary" ]; then
-    p=${summary%% passed*}
-    f=${summary#*, }
-    f=${f%% failed*}
-  else
-    p=0 f=0
-  fi
-  if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
-    echo "not ok - [$scenario] e2e.mjs exited with status $rc"
-    f=$((f + 1))
-  fi
+  count_results "$dir/e2e.out" "$rc" "[$scenario] e2e.mjs"
+  p=$PASSED f=$FAILED
   TOTAL_PASSED=$((TOTAL_PASSED + p))
   TOTAL_FAILED=$((TOTAL_FAILED + f))
   SUMMARIES+=("$scenario: $p passed, $f failed")
