@@ -23,6 +23,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
+import { cleanups, finish, guard, notOk, ok, show, sleep, trimSlash } from "./harness.mjs";
 
 const OVERALL_TIMEOUT_MS = 180_000;
 const TEST_TIMEOUT_MS = 30_000;
@@ -40,71 +41,14 @@ const CARD_DECLINED = "4000000000000002";
 const CARD_3DS = "4000000000003220";
 const EXPIRY = `12/${String((new Date().getFullYear() + 3) % 100).padStart(2, "0")}`;
 
-let passed = 0;
-let failed = 0;
-let finished = false;
-
-function trimSlash(s) {
-  return s ? s.replace(/\/+$/, "") : s;
-}
-
-function ok(name) {
-  passed++;
-  console.log(`ok - ${name}`);
-}
-
-function notOk(name, detail) {
-  failed++;
-  const d = detail === undefined ? "" : `: ${String(detail).replace(/\s+/g, " ").slice(0, 1500)}`;
-  console.log(`not ok - ${name}${d}`);
-}
-
-function show(v) {
-  try {
-    return JSON.stringify(v);
-  } catch {
-    return String(v);
-  }
-}
-
 /** Throws (failing the current test) unless `cond`; `message` may be an (async) function. */
 async function assert(cond, message) {
   if (!cond) throw new Error(typeof message === "function" ? await message() : message);
 }
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
 // ---------------------------------------------------------------- cleanup / finish
 
-const cleanups = [];
-
-async function finish(code) {
-  if (finished) return;
-  finished = true;
-  for (const c of cleanups.reverse()) {
-    try {
-      await Promise.race([Promise.resolve().then(c), sleep(5000)]);
-    } catch {
-      /* best effort */
-    }
-  }
-  console.log(`${passed} passed, ${failed} failed`);
-  process.exit(code ?? (failed > 0 ? 1 : 0));
-}
-
-const overall = setTimeout(() => {
-  notOk(`overall timeout of ${OVERALL_TIMEOUT_MS / 1000} s`);
-  finish(1);
-}, OVERALL_TIMEOUT_MS);
-
-process.on("unhandledRejection", (e) => {
-  notOk("unhandled rejection", e && e.stack ? e.stack : show(e));
-  finish(1);
-});
-process.on("uncaughtException", (e) => {
-  notOk("uncaught exception", e && e.stack ? e.stack : show(e));
-  finish(1);
-});
+guard(OVERALL_TIMEOUT_MS, 5000);
 
 // ---------------------------------------------------------------- GraphQL over HTTP
 
@@ -856,7 +800,6 @@ async function main() {
   await runTest("13. zero-amount MANUAL payment: 'Check and save card' → receipt 'Card saved'; PREAUTHORIZED, isRecurringToken", testCardCheck);
   await runTest("14. sendPayment → SENT, opening the page → VIEWED; a strict due date → EXPIRED and a 410 'past its due date' page", testSentViewedDue);
 
-  clearTimeout(overall);
   await finish();
 }
 

@@ -13,6 +13,7 @@ import http from "node:http";
 import { Webhook } from "standardwebhooks";
 import { createClient } from "graphql-ws";
 import WebSocket from "ws";
+import { cleanups, finish, guard, notOk, ok, show, sleep, trimSlash } from "./harness.mjs";
 
 const OVERALL_TIMEOUT_MS = 60_000;
 const WEBHOOK_WAIT_MS = 30_000;
@@ -40,39 +41,11 @@ const EXPECTED_EVENT_TYPES = [
   "payment.refunded",
 ];
 
-let passed = 0;
-let failed = 0;
-let finished = false;
-
-function trimSlash(s) {
-  return s ? s.replace(/\/+$/, "") : s;
-}
-
-function ok(name) {
-  passed++;
-  console.log(`ok - ${name}`);
-}
-
-function notOk(name, detail) {
-  failed++;
-  console.log(`not ok - ${name}${detail === undefined ? "" : `: ${detail}`}`);
-}
-
 function check(cond, name, detail) {
   if (cond) ok(name);
   else notOk(name, typeof detail === "function" ? detail() : detail);
   return !!cond;
 }
-
-function show(v) {
-  try {
-    return JSON.stringify(v);
-  } catch {
-    return String(v);
-  }
-}
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** Resolves when `pred()` is true (polled), or with false after `ms`. */
 async function waitUntil(pred, ms, every = 50) {
@@ -86,35 +59,7 @@ async function waitUntil(pred, ms, every = 50) {
 
 // ---------------------------------------------------------------- cleanup / finish
 
-const cleanups = [];
-
-async function finish(code) {
-  if (finished) return;
-  finished = true;
-  for (const c of cleanups.reverse()) {
-    try {
-      await Promise.race([Promise.resolve().then(c), sleep(2000)]);
-    } catch {
-      /* best effort */
-    }
-  }
-  console.log(`${passed} passed, ${failed} failed`);
-  process.exit(code ?? (failed > 0 ? 1 : 0));
-}
-
-const overall = setTimeout(() => {
-  notOk(`overall timeout of ${OVERALL_TIMEOUT_MS / 1000} s`);
-  finish(1);
-}, OVERALL_TIMEOUT_MS);
-
-process.on("unhandledRejection", (e) => {
-  notOk("unhandled rejection", e && e.stack ? e.stack : show(e));
-  finish(1);
-});
-process.on("uncaughtException", (e) => {
-  notOk("uncaught exception", e && e.stack ? e.stack : show(e));
-  finish(1);
-});
+guard(OVERALL_TIMEOUT_MS, 2000);
 
 // ---------------------------------------------------------------- GraphQL over HTTP
 
@@ -438,9 +383,7 @@ async function main() {
   return finish();
 }
 
-main()
-  .catch((e) => {
-    notOk("unexpected error", e && e.stack ? e.stack : show(e));
-    return finish(1);
-  })
-  .finally(() => clearTimeout(overall));
+main().catch((e) => {
+  notOk("unexpected error", e && e.stack ? e.stack : show(e));
+  return finish(1);
+});
