@@ -15,6 +15,13 @@ use crate::settings::Settings;
 /// benchmark's `EXPLAIN` shows it); pages/s went up by about 25 %.
 const GENERIC_PLANS: &str = "force_generic_plan";
 
+/// A pooled connection idle for this long is pinged before it is handed out. One in steady
+/// use is not: the check is a round trip to the server on every checkout, as many as the
+/// statements a charge's worker sends itself, and a connection that just answered is alive.
+/// One that died since it answered fails its next statement, which errors like any other
+/// database failure (a request's error, a job left to its lease).
+const PING_IF_IDLE_FOR: Duration = Duration::from_secs(10);
+
 /// Connects to the configured database. SQLite gets one connection, in WAL mode: SQLite
 /// has one writer at a time anyway, and a single connection makes every transaction
 /// strictly serial, which is what keeps concurrent captures and refunds safe there.
@@ -22,7 +29,8 @@ pub async fn connect(settings: &Settings) -> Result<DatabaseConnection> {
     let mut opts = ConnectOptions::new(settings.database_url.clone());
     opts.sqlx_logging(false)
         .acquire_timeout(Duration::from_secs(10))
-        .connect_timeout(Duration::from_secs(10));
+        .connect_timeout(Duration::from_secs(10))
+        .test_before_acquire_if_idle_for(PING_IF_IDLE_FOR);
     if settings.is_sqlite() {
         opts.max_connections(1)
             .min_connections(1)
