@@ -38,7 +38,19 @@ pub fn payment_from_snapshot(data: &Value) -> Option<payment::Model> {
 /// never collide (a unique index guards it too).
 pub fn payment_events_insert(events: &[(&str, &payment::Model)]) -> InsertStatement {
     let created_at = crate::db::now();
-    let rows = events.iter().map(|(event_type, p)| event::ActiveModel {
+    let rows = events
+        .iter()
+        .map(|(event_type, p)| payment_event_row(event_type, p, created_at));
+    event::Entity::insert_many(rows).into_query()
+}
+
+/// One payment event's row, as [`payment_events_insert`] writes it.
+pub fn payment_event_row(
+    event_type: &str,
+    p: &payment::Model,
+    created_at: DateTime<Utc>,
+) -> event::ActiveModel {
+    event::ActiveModel {
         id: Set(Uuid::now_v7()),
         merchant_id: Set(p.merchant_id),
         mode: Set(p.mode.clone()),
@@ -48,8 +60,7 @@ pub fn payment_events_insert(events: &[(&str, &payment::Model)]) -> InsertStatem
         data: Set(payment_snapshot(p)),
         created_at: Set(created_at),
         fanned_out_at: Set(None),
-    });
-    event::Entity::insert_many(rows).into_query()
+    }
 }
 
 /// Records an event of an object other than a payment (a paylink, say): no sequence.

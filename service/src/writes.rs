@@ -11,13 +11,15 @@
 //! Rules for what goes into one batch: no two writes touch the same row, and none reads
 //! what another writes (they all see the database as it was before the batch).
 use sea_orm::sea_query::{
-    Alias, CommonTableExpression, Expr, Query, SubQueryStatement, WithClause,
+    Alias, CommonTableExpression, Expr, InsertStatement, Query, SelectStatement, SubQueryStatement,
+    WithClause,
 };
 use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DbBackend, QueryResult, Statement, TransactionTrait,
+    ActiveModelTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, Iterable,
+    QueryResult, Statement, TransactionTrait,
 };
 
-use crate::error::Result;
+use crate::error::{Result, ServiceError};
 
 #[derive(Clone, Debug, Default)]
 pub struct Writes(Vec<SubQueryStatement>);
@@ -77,6 +79,32 @@ impl Writes {
         Ok(conn.query_all_raw(build(backend, query.into())).await?)
     }
 
+    /// PostgreSQL only: `guards` (SELECTs, named, that the writes refer to), then the writes,
+    /// then `query`, as one statement; answers `query`'s rows. A guard runs when a write or
+    /// `query` first reads it, so one that locks rows locks them before any write touches
+    /// them (see `payments::settle`).
+    pub async fn run_guarded(
+        self,
+        conn: &impl ConnectionTrait,
+        guards: impl IntoIterator<Item = CommonTableExpression>,
+        query: SelectStatement,
+    ) -> Result<Vec<QueryResult>> {
+        let backend = conn.get_database_backend();
+        if backend != DbBackend::Postgres {
+            return Err(ServiceError::Internal(
+                "guarded writes in one statement need PostgreSQL".into(),
+            ));
+        }
+        let mut with = WithClause::new();
+        for guard in guards {
+            with.cte(guard);
+        }
+        let with = self.ctes_into(with);
+        Ok(conn
+            .query_all_raw(build(backend, with.query(query)))
+            .await?)
+    }
+
     /// Runs the writes as one atomic unit, outside any transaction: one statement on
     /// PostgreSQL, a transaction of its own elsewhere.
     pub async fn commit(self, db: &DatabaseConnection) -> Result<()> {
@@ -96,7 +124,11 @@ impl Writes {
     }
 
     fn with_clause(self) -> WithClause {
-        let mut with = WithClause::new();
+        self.ctes_into(WithClause::new())
+    }
+
+    /// The writes as `WITH` clauses `w0`, `w1`…, after those `with` has.
+    fn ctes_into(self, mut with: WithClause) -> WithClause {
         for (i, write) in self.0.into_iter().enumerate() {
             with.cte(
                 CommonTableExpression::new()
@@ -107,6 +139,30 @@ impl Writes {
         }
         with
     }
+}
+
+/// The insert of one row, only if `condition` holds when it runs: `INSERT INTO t (…)
+/// SELECT … WHERE condition`. The row's set fields are its columns.
+pub fn insert_if<A: ActiveModelTrait>(row: &A, condition: Expr) -> Result<InsertStatement> {
+    let mut columns = Vec::new();
+    let mut values = Vec::new();
+    for column in <A::Entity as EntityTrait>::Column::iter() {
+        if let Some(value) = row.get(column).into_value() {
+            columns.push(column);
+            values.push(Expr::val(value));
+        }
+    }
+    let select = Query::select()
+        .exprs(values)
+        .and_where(condition)
+        .to_owned();
+    let mut insert = Query::insert();
+    insert
+        .into_table(A::Entity::default())
+        .columns(columns)
+        .select_from(select)
+        .map_err(|e| ServiceError::Internal(format!("conditional insert: {e}")))?;
+    Ok(insert)
 }
 
 fn build(backend: DbBackend, query: impl Into<SubQueryStatement>) -> Statement {

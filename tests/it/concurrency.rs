@@ -1,8 +1,8 @@
 //! Many simultaneous captures or refunds on one payment never break the ledger.
 use serde_json::{Value, json};
 
-use crate::on_both_backends;
 use crate::support::TestApp;
+use crate::{on_both_backends, on_both_backends_with};
 
 const RETRYABLE_OR_LIMIT: &[&str] = &[
     "OPERATION_IN_PROGRESS",
@@ -85,13 +85,14 @@ async fn fifty_simultaneous_refunds_never_exceed_the_capture(app: TestApp) {
 }
 on_both_backends!(fifty_simultaneous_refunds_never_exceed_the_capture);
 
-/// Copies of one acquirer job that run at once (a lease that ran out while the first copy
-/// was still working) apply the acquirer's answer once: the operation is settled under the
-/// payment's row lock by a conditional update, so later copies find it no longer pending
-/// (and the payment no longer in its pending status).
-async fn copies_of_one_answer_applied_at_once_capture_once(app: TestApp) {
+/// A capture of 400 on a payment authorized for 1000, as the API starts it (PENDING
+/// operation, PENDING_CAPTURE payment) but with no job: the tests below play the worker.
+/// Returns the payment's id, the operation's id and the acquirer's approval.
+async fn pending_capture(
+    app: &TestApp,
+) -> (uuid::Uuid, uuid::Uuid, service::acquirer::AcquirerAnswer) {
     use entity::{operation, payment};
-    use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
+    use sea_orm::{ActiveModelTrait, EntityTrait, Set};
     use service::acquirer::{AcquirerAnswer, AcquirerPayment};
 
     let c = app.customer_with_card("4242424242424242").await;
@@ -100,8 +101,6 @@ async fn copies_of_one_answer_applied_at_once_capture_once(app: TestApp) {
         .unwrap()
         .parse()
         .unwrap();
-    // A capture of 400 as the API starts it (PENDING operation, PENDING_CAPTURE payment),
-    // but with no job: the copies below play the worker.
     let p = payment::Entity::find_by_id(id)
         .one(&app.gw.db)
         .await
@@ -130,7 +129,6 @@ async fn copies_of_one_answer_applied_at_once_capture_once(app: TestApp) {
     let mut pending: payment::ActiveModel = p.clone().into();
     pending.status = Set("PENDING_CAPTURE".into());
     pending.update(&app.gw.db).await.unwrap();
-
     let answer = AcquirerAnswer::Approved(AcquirerPayment {
         id: p.acquirer_reference.clone().unwrap(),
         status: "captured".into(),
@@ -139,12 +137,13 @@ async fn copies_of_one_answer_applied_at_once_capture_once(app: TestApp) {
         released_amount: 0,
         refunded_amount: 0,
     });
-    let copies = (0..8)
-        .map(|_| service::payments::apply_answer(&app.gw, op.id, uuid::Uuid::now_v7(), &answer));
-    let results = futures::future::join_all(copies).await;
-    // SQLite may refuse a copy whose snapshot went stale (it is retried after its lease);
-    // what matters is that none applies the answer a second time.
-    assert!(results.iter().any(|r| r.is_ok()), "{results:?}");
+    (id, op.id, answer)
+}
+
+/// The capture applied once: 400 captured, PAID, one `payment.captured` event, one move to
+/// PAID in the history.
+async fn assert_captured_once(app: &TestApp, id: uuid::Uuid) {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
     let after = app.payment(&id.to_string()).await;
     assert_eq!(after["capturedAmount"], 400, "{after}");
@@ -156,5 +155,165 @@ async fn copies_of_one_answer_applied_at_once_capture_once(app: TestApp) {
         .await
         .unwrap();
     assert_eq!(captured_events.len(), 1);
+    let to_paid = entity::status_history::Entity::find()
+        .filter(entity::status_history::Column::PaymentId.eq(id))
+        .filter(entity::status_history::Column::Status.eq("PAID"))
+        .all(&app.gw.db)
+        .await
+        .unwrap();
+    assert_eq!(to_paid.len(), 1, "{to_paid:?}");
+}
+
+/// Copies of one acquirer job that run at once (a lease that ran out while the first copy
+/// was still working) apply the acquirer's answer once: the operation is settled under the
+/// payment's row lock by a conditional update, so later copies find it no longer pending
+/// (and the payment no longer in its pending status).
+async fn copies_of_one_answer_applied_at_once_capture_once(app: TestApp) {
+    let (id, operation_id, answer) = pending_capture(&app).await;
+    let copies = (0..8).map(|_| {
+        service::payments::apply_answer(&app.gw, operation_id, uuid::Uuid::now_v7(), &answer)
+    });
+    let results = futures::future::join_all(copies).await;
+    // SQLite may refuse a copy whose snapshot went stale (it is retried after its lease);
+    // what matters is that none applies the answer a second time.
+    assert!(results.iter().any(|r| r.is_ok()), "{results:?}");
+    assert_captured_once(&app, id).await;
 }
 on_both_backends!(copies_of_one_answer_applied_at_once_capture_once);
+
+/// The same through the worker's way: every copy reads the pending operation first, then
+/// all settle at once (on PostgreSQL in one guarded statement each). One copy's guards hold;
+/// the others find the payment moved on and take the careful way, which finds the operation
+/// settled and writes nothing.
+async fn copies_that_read_the_operation_before_any_settled_capture_once(app: TestApp) {
+    let (id, operation_id, answer) = pending_capture(&app).await;
+    let mut calls = Vec::new();
+    for _ in 0..8 {
+        let call = service::payments::operation_request(&app.gw, operation_id)
+            .await
+            .unwrap()
+            .expect("the operation is pending");
+        calls.push(call);
+    }
+    let copies = calls
+        .iter()
+        .map(|call| service::payments::settle(&app.gw, call, uuid::Uuid::now_v7(), &answer));
+    let results = futures::future::join_all(copies).await;
+    assert!(results.iter().any(|r| r.is_ok()), "{results:?}");
+    assert_captured_once(&app, id).await;
+    // A copy that comes after all of them, with what it read before, writes nothing either.
+    let late = service::payments::settle(&app.gw, &calls[0], uuid::Uuid::now_v7(), &answer)
+        .await
+        .unwrap();
+    assert_eq!(late.captured_amount, 400);
+    assert_captured_once(&app, id).await;
+    assert!(
+        service::payments::operation_request(&app.gw, operation_id)
+            .await
+            .unwrap()
+            .is_none(),
+        "the operation is no longer pending"
+    );
+}
+on_both_backends!(copies_that_read_the_operation_before_any_settled_capture_once);
+
+/// The worker read the authorization as pending, then the merchant cancelled while the
+/// acquirer was answering. The answer must not move the payment from what the worker read
+/// (PENDING_EXECUTE → HOLD): on PostgreSQL the one-statement settle finds the payment's
+/// sequence moved on and writes nothing, and the careful way keeps it CANCELLED and gives
+/// the money back.
+async fn an_answer_read_before_the_merchant_cancelled_leaves_the_payment_cancelled(app: TestApp) {
+    use service::acquirer::{AcquirerAnswer, AcquirerPayment};
+
+    let c = app.customer_with_card("4242424242424242").await;
+    let charged = app.charge(&c, 700, "MANUAL", None).await;
+    assert_eq!(charged["payment"]["status"], "PENDING_EXECUTE", "{charged}");
+    let id = charged["payment"]["id"].as_str().unwrap().to_string();
+    let operation_id = {
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+        let payment_id: uuid::Uuid = id.parse().unwrap();
+        entity::operation::Entity::find()
+            .filter(entity::operation::Column::PaymentId.eq(payment_id))
+            .one(&app.gw.db)
+            .await
+            .unwrap()
+            .expect("the authorization")
+            .id
+    };
+    let call = service::payments::operation_request(&app.gw, operation_id)
+        .await
+        .unwrap()
+        .expect("the authorization is pending");
+    let cancelled = app
+        .payment_mutation("cancelPayment", json!({"id": id}))
+        .await;
+    assert_eq!(cancelled["payment"]["status"], "CANCELLED", "{cancelled}");
+
+    let answer = AcquirerAnswer::Approved(AcquirerPayment {
+        id: "acq_after_cancel".into(),
+        status: "authorized".into(),
+        authorized_amount: 700,
+        captured_amount: 0,
+        released_amount: 0,
+        refunded_amount: 0,
+    });
+    let settled = service::payments::settle(&app.gw, &call, uuid::Uuid::now_v7(), &answer)
+        .await
+        .unwrap();
+    assert_eq!(settled.status, "CANCELLED");
+    let after = app.payment(&id).await;
+    assert_eq!(after["status"], "CANCELLED", "{after}");
+    assert_eq!(after["authorizedAmount"], 700, "{after}");
+    let operations: Vec<(&str, &str)> = after["operations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| (o["kind"].as_str().unwrap(), o["status"].as_str().unwrap()))
+        .collect();
+    assert!(
+        operations.contains(&("AUTHORIZE", "SUCCEEDED")),
+        "{operations:?}"
+    );
+    // The release that gives the money back (its job waits: no worker runs here).
+    assert!(
+        operations.contains(&("RELEASE", "PENDING")),
+        "{operations:?}"
+    );
+}
+on_both_backends_with!(
+    an_answer_read_before_the_merchant_cancelled_leaves_the_payment_cancelled,
+    crate::support::Options {
+        worker: false,
+        charge_wait: std::time::Duration::from_millis(200),
+        ..crate::support::Options::default()
+    }
+);
+
+/// An answer for an operation settled since the worker read it (the payment untouched)
+/// moves nothing: the one-statement settle also requires the operation still pending.
+async fn an_answer_to_an_operation_settled_meanwhile_moves_nothing(app: TestApp) {
+    use entity::operation;
+    use sea_orm::{ActiveModelTrait, EntityTrait, Set};
+
+    let (id, operation_id, answer) = pending_capture(&app).await;
+    let call = service::payments::operation_request(&app.gw, operation_id)
+        .await
+        .unwrap()
+        .expect("the capture is pending");
+    let op = operation::Entity::find_by_id(operation_id)
+        .one(&app.gw.db)
+        .await
+        .unwrap()
+        .unwrap();
+    let mut failed: operation::ActiveModel = op.into();
+    failed.status = Set("FAILED".into());
+    failed.update(&app.gw.db).await.unwrap();
+
+    service::payments::settle(&app.gw, &call, uuid::Uuid::now_v7(), &answer)
+        .await
+        .unwrap();
+    let after = app.payment(&id.to_string()).await;
+    assert_eq!(after["status"], "PENDING_CAPTURE", "{after}");
+    assert_eq!(after["capturedAmount"], 0, "{after}");
+}
+on_both_backends!(an_answer_to_an_operation_settled_meanwhile_moves_nothing);

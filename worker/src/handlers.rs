@@ -91,16 +91,26 @@ type Called = Option<Option<entity::payment::Model>>;
 
 /// Sends the operation to the acquirer and records what came of it.
 async fn call(gw: &Gateway, job: Job<'_>, operation_id: Uuid) -> service::Result<Called> {
-    let Some(request) = payments::operation_request(gw, operation_id).await? else {
+    let Some(pending) = payments::operation_request(gw, operation_id).await? else {
         jobs::finish(&gw.db, job.id()).await?;
         return Ok(Some(None));
     };
+    call_pending(gw, job, &pending).await
+}
+
+/// Sends an operation read as pending to the acquirer and records what came of it.
+async fn call_pending(
+    gw: &Gateway,
+    job: Job<'_>,
+    pending: &payments::PendingCall,
+) -> service::Result<Called> {
+    let operation_id = pending.operation_id;
     let key = operation_id.to_string();
     let mut tries = 0;
     loop {
-        match gw.acquirer.execute(&key, &request).await {
+        match gw.acquirer.execute(&key, &pending.request).await {
             Ok(answer) => {
-                let p = payments::apply_answer(gw, operation_id, job.id(), &answer).await?;
+                let p = payments::settle(gw, pending, job.id(), &answer).await?;
                 return Ok(Some(Some(p)));
             }
             Err(Inconclusive::Unavailable(e))
@@ -138,18 +148,15 @@ async fn call(gw: &Gateway, job: Job<'_>, operation_id: Uuid) -> service::Result
 }
 
 async fn resolve(gw: &Gateway, row: &job::Model, operation_id: Uuid) -> service::Result<()> {
-    if payments::operation_request(gw, operation_id)
-        .await?
-        .is_none()
-    {
+    let Some(pending) = payments::operation_request(gw, operation_id).await? else {
         return jobs::finish(&gw.db, row.id).await;
-    }
+    };
     match gw.acquirer.lookup(&operation_id.to_string()).await {
-        Ok(Lookup::Done(answer)) => payments::apply_answer(gw, operation_id, row.id, &answer)
+        Ok(Lookup::Done(answer)) => payments::settle(gw, &pending, row.id, &answer)
             .await
             .map(|_| ()),
         // The acquirer never saw the call (or it had no effect): send it again, same key.
-        Ok(Lookup::Unknown) => call(gw, Job::Row(row), operation_id).await.map(|_| ()),
+        Ok(Lookup::Unknown) => call_pending(gw, Job::Row(row), &pending).await.map(|_| ()),
         Ok(Lookup::Processing) => {
             payments::mark_inconclusive(
                 gw,

@@ -8,6 +8,7 @@ mod outcome;
 mod query;
 mod row;
 mod schedule;
+mod settle;
 
 pub use chargeback::{ChargebackNotice, chargeback};
 pub use create::{
@@ -18,9 +19,10 @@ pub use fallback::charge_with_fallback;
 pub use lifecycle::{
     activate, cancel, capturable, capture, charge_with_token, refund, refundable, release, send,
 };
-pub use outcome::{apply_answer, mark_inconclusive, operation_request};
+pub use outcome::{PendingCall, apply_answer, mark_inconclusive, operation_request};
 pub use query::{PaymentFilter, get, items, list, operations, status_history};
 pub use schedule::{Swept, run_schedules};
+pub use settle::settle;
 
 use entity::{operation, payment, status_history as history};
 use sea_orm::sea_query::InsertStatement;
@@ -102,12 +104,47 @@ pub async fn transition(
 /// row, so every field is known and nothing needs reading back.
 pub(crate) fn plan_transition(
     current: &payment::Model,
-    mut changed: payment::ActiveModel,
+    changed: payment::ActiveModel,
     to: PaymentStatus,
     reason: &str,
     operation_id: Option<Uuid>,
     event_type: &str,
 ) -> Result<(payment::Model, Writes)> {
+    let moved = plan_move(current, changed, to, reason, operation_id, event_type)?;
+    let mut writes = Writes::new();
+    writes.add(
+        payment::Entity::update(moved.payment)
+            .validate()?
+            .into_query(),
+    );
+    if let Some(row) = moved.history {
+        writes.add(history::Entity::insert(row).into_query());
+    }
+    writes.add(entity::event::Entity::insert(moved.event).into_query());
+    Ok((moved.updated, writes))
+}
+
+/// A move through the state machine as the rows it writes.
+pub(crate) struct Move {
+    /// The payment as the move leaves it.
+    pub updated: payment::Model,
+    /// The payment's changed fields (its status, sequence and time among them).
+    pub payment: payment::ActiveModel,
+    /// The status-history row; none when the status stays.
+    pub history: Option<history::ActiveModel>,
+    pub event: entity::event::ActiveModel,
+}
+
+/// The rows of a move of `current` to `to`, saving `changed` with it, checked against the
+/// state machine.
+pub(crate) fn plan_move(
+    current: &payment::Model,
+    mut changed: payment::ActiveModel,
+    to: PaymentStatus,
+    reason: &str,
+    operation_id: Option<Uuid>,
+    event_type: &str,
+) -> Result<Move> {
     let from = status_of(current)?;
     if from != to && !from.can_move_to(to) {
         return Err(ServiceError::InvalidState(format!(
@@ -118,13 +155,15 @@ pub(crate) fn plan_transition(
     changed.updated_at = Set(crate::db::now());
     changed.event_sequence = Set(current.event_sequence + 1);
     let updated = changed.clone().try_into_model()?;
-    let mut writes = Writes::new();
-    writes.add(payment::Entity::update(changed).validate()?.into_query());
-    if from != to {
-        writes.add(history_insert(updated.id, &[(to, reason, operation_id)]));
-    }
-    writes.add(events::payment_events_insert(&[(event_type, &updated)]));
-    Ok((updated, writes))
+    let history = (from != to)
+        .then(|| history_row(updated.id, (to, reason, operation_id), updated.updated_at));
+    let event = events::payment_event_row(event_type, &updated, crate::db::now());
+    Ok(Move {
+        updated,
+        payment: changed,
+        history,
+        event,
+    })
 }
 
 /// Status-history rows in one insert, in the order given, for a batch of [`Writes`].
@@ -133,17 +172,23 @@ pub(crate) fn history_insert(
     moves: &[(PaymentStatus, &str, Option<Uuid>)],
 ) -> InsertStatement {
     let at = crate::db::now();
-    let rows = moves
-        .iter()
-        .map(|(status, reason, operation_id)| history::ActiveModel {
-            id: Set(Uuid::now_v7()),
-            payment_id: Set(payment_id),
-            status: Set(status.as_str().into()),
-            reason: Set(Some(reason.to_string())),
-            operation_id: Set(*operation_id),
-            at: Set(at),
-        });
+    let rows = moves.iter().map(|&one| history_row(payment_id, one, at));
     history::Entity::insert_many(rows).into_query()
+}
+
+fn history_row(
+    payment_id: Uuid,
+    (status, reason, operation_id): (PaymentStatus, &str, Option<Uuid>),
+    at: chrono::DateTime<chrono::Utc>,
+) -> history::ActiveModel {
+    history::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        payment_id: Set(payment_id),
+        status: Set(status.as_str().into()),
+        reason: Set(Some(reason.to_string())),
+        operation_id: Set(operation_id),
+        at: Set(at),
+    }
 }
 
 pub async fn insert_operation(

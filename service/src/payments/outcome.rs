@@ -1,9 +1,9 @@
 //! What the worker does with the acquirer's answers: apply a definite one to the ledger,
 //! or note that the answer is not known yet.
 use entity::{job, operation, payment, payment_method};
-use sea_orm::sea_query::{Expr, ExprTrait, Query};
+use sea_orm::sea_query::{Expr, ExprTrait, Query, UpdateStatement};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter, QuerySelect,
+    ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, Iterable, QueryFilter, QuerySelect,
     QueryTrait, Set, TransactionTrait, TryIntoModel,
 };
 use uuid::Uuid;
@@ -17,34 +17,41 @@ use crate::jobs::{self, JobPayload};
 use crate::status::PaymentStatus::{self, *};
 use crate::writes::Writes;
 
+/// An operation waiting for the acquirer's word: the call to make, and the operation and
+/// its payment as they were read. [`settle`] applies the answer against that reading when
+/// nothing moved since.
+#[derive(Clone, Debug)]
+pub struct PendingCall {
+    pub operation_id: Uuid,
+    pub request: AcquirerRequest,
+    pub(super) kind: String,
+    pub(super) amount: i64,
+    pub(super) error_code: Option<String>,
+    pub(super) payment: payment::Model,
+}
+
+/// The operation's columns read after the payment's, in this order.
+const OPERATION_COLUMNS: [(operation::Column, &str); 5] = [
+    (operation::Column::Status, "op_status"),
+    (operation::Column::Kind, "op_kind"),
+    (operation::Column::Amount, "op_amount"),
+    (operation::Column::Authentication, "op_authentication"),
+    (operation::Column::ErrorCode, "op_error_code"),
+];
+
 /// The acquirer call an operation stands for, or None once it is no longer pending. One
-/// query: the operation, its payment and the payment's card.
-pub async fn operation_request(
-    gw: &Gateway,
-    operation_id: Uuid,
-) -> Result<Option<AcquirerRequest>> {
+/// query: the payment, the operation and the payment's card.
+pub async fn operation_request(gw: &Gateway, operation_id: Uuid) -> Result<Option<PendingCall>> {
     use {operation::Column as O, payment::Column as P, payment_method::Column as M};
-    let columns = [
-        (Expr::col((operation::Entity, O::Status)), "op_status"),
-        (Expr::col((operation::Entity, O::Kind)), "kind"),
-        (Expr::col((operation::Entity, O::Amount)), "amount"),
-        (
-            Expr::col((operation::Entity, O::Authentication)),
-            "authentication",
-        ),
-        (Expr::col((payment::Entity, P::Id)), "payment_id"),
-        (Expr::col((payment::Entity, P::Currency)), "currency"),
-        (
-            Expr::col((payment::Entity, P::AcquirerReference)),
-            "reference",
-        ),
-        (Expr::col((payment_method::Entity, M::Token)), "token"),
-    ];
     let mut query = Query::select();
-    for (column, alias) in columns {
-        query.expr_as(column, alias);
+    for column in payment::Column::iter() {
+        query.expr(Expr::col((payment::Entity, column)));
+    }
+    for (column, alias) in OPERATION_COLUMNS {
+        query.expr_as(Expr::col((operation::Entity, column)), alias);
     }
     let query = query
+        .expr_as(Expr::col((payment_method::Entity, M::Token)), "token")
         .from(operation::Entity)
         .inner_join(
             payment::Entity,
@@ -62,28 +69,32 @@ pub async fn operation_request(
         .query_one(&query)
         .await?
         .ok_or(ServiceError::NotFound)?;
-    let text =
-        |name: &str| -> Result<Option<String>> { Ok(row.try_get::<Option<String>>("", name)?) };
-    if text("op_status")?.as_deref() != Some(op_status::PENDING) {
+    // The columns after the payment's, by position.
+    let after = |i: usize| row::WIDTH + i;
+    let op_status: String = row.try_get_by_index(after(0))?;
+    if op_status != op_status::PENDING {
         return Ok(None);
     }
-    let amount: i64 = row.try_get("", "amount")?;
-    let payment_id: Uuid = row.try_get("", "payment_id")?;
+    let payment = row::leading(&row)?;
+    let kind: String = row.try_get_by_index(after(1))?;
+    let amount: i64 = row.try_get_by_index(after(2))?;
+    let authentication: Option<String> = row.try_get_by_index(after(3))?;
+    let error_code: Option<String> = row.try_get_by_index(after(4))?;
+    let token: Option<String> = row.try_get_by_index(after(5))?;
     let reference = || {
-        text("reference")?.ok_or_else(|| {
-            ServiceError::Internal(format!("payment {payment_id} has no acquirer reference"))
+        payment.acquirer_reference.clone().ok_or_else(|| {
+            ServiceError::Internal(format!("payment {} has no acquirer reference", payment.id))
         })
     };
-    let kind = text("kind")?.unwrap_or_default();
-    let req = match kind.as_str() {
+    let request = match kind.as_str() {
         kind::CHARGE | kind::AUTHORIZE => AcquirerRequest::Payment {
-            token: text("token")?.ok_or_else(|| {
-                ServiceError::Internal(format!("payment {payment_id} has no payment method"))
+            token: token.ok_or_else(|| {
+                ServiceError::Internal(format!("payment {} has no payment method", payment.id))
             })?,
             amount,
-            currency: text("currency")?.unwrap_or_default(),
+            currency: payment.currency.clone(),
             capture: kind == kind::CHARGE,
-            authentication: text("authentication")?,
+            authentication,
         },
         kind::CAPTURE => AcquirerRequest::Capture {
             reference: reference()?,
@@ -103,7 +114,14 @@ pub async fn operation_request(
             )));
         }
     };
-    Ok(Some(req))
+    Ok(Some(PendingCall {
+        operation_id,
+        request,
+        kind,
+        amount,
+        error_code,
+        payment,
+    }))
 }
 
 /// The status a payment returns to when an operation on it ends without closing it: where
@@ -148,34 +166,13 @@ pub async fn apply_answer(
         .await?
         .ok_or(ServiceError::NotFound)?;
     let now = crate::db::now();
-    let settle = operation::Entity::update_many()
-        .col_expr(operation::Column::UpdatedAt, Expr::value(now))
-        .filter(operation::Column::Id.eq(operation_id))
-        .filter(operation::Column::Status.eq(op_status::PENDING));
-    let settle = match answer {
-        AcquirerAnswer::Approved(ap) => settle
-            .col_expr(operation::Column::Status, Expr::value(op_status::SUCCEEDED))
-            .col_expr(
-                operation::Column::AcquirerReference,
-                Expr::value(ap.id.clone()),
-            ),
-        AcquirerAnswer::Declined { code, message, .. } => settle
-            .col_expr(operation::Column::Status, Expr::value(op_status::FAILED))
-            .col_expr(
-                operation::Column::ErrorCode,
-                Expr::value(code.to_ascii_uppercase()),
-            )
-            .col_expr(
-                operation::Column::ErrorMessage,
-                Expr::value(message.clone()),
-            ),
-    };
     // The job is finished in the same statement: whether this copy settles the operation
     // or finds it settled, the job has nothing left to do once this commits.
     let mut finish = Writes::new();
     finish.add(jobs::finish_statement(job_id));
+    let mut settle = settle_operation(operation_id, answer, now);
     let settled = finish
-        .run_then(&txn, settle.into_query().returning_all().to_owned())
+        .run_then(&txn, settle.returning_all().to_owned())
         .await?;
     let op = match settled.first() {
         Some(row) => operation::Model::from_query_result(row, "")?,
@@ -184,23 +181,82 @@ pub async fn apply_answer(
             return Ok(p);
         }
     };
-    let mut pay: payment::ActiveModel = p.clone().into();
     let status = status_of(&p)?;
+    let AnswerPlan {
+        changed: pay,
+        to,
+        event,
+        reason,
+    } = plan_answer(&p, status, &op.kind, op.amount, answer, now)?;
+    let committed = if status == Cancelled && matches!(answer, AcquirerAnswer::Approved(_)) {
+        // Payer's race: the merchant cancelled while this was in flight. The payment stays
+        // CANCELLED; its ledger records the money, and what was taken is given back.
+        if matches!(op.kind.as_str(), kind::CHARGE | kind::AUTHORIZE) {
+            let p = save_amounts(
+                &txn,
+                pay,
+                p.event_sequence,
+                &op,
+                "payment.authorized_after_cancel",
+            )
+            .await?;
+            reverse_after_cancel(&txn, &p, &op).await?;
+            p
+        } else {
+            save_amounts(&txn, pay, p.event_sequence, &op, event).await?
+        }
+    } else if status.is_terminal() || !status.can_move_to(to) {
+        // A late answer never moves a payment out of a terminal status; it is kept in the
+        // ledger for reconciliation.
+        tracing::warn!(payment_id = %p.id, %status, %to, "late acquirer answer left the status as it was");
+        p
+    } else {
+        let reason = history_reason(reason, op.error_code.as_deref());
+        let updated = transition(&txn, &p, pay, to, &reason, Some(op.id), event).await?;
+        if matches!(to, Paid | Hold | Preauthorized)
+            && matches!(op.kind.as_str(), kind::CHARGE | kind::AUTHORIZE)
+        {
+            crate::checkout::after_success(&txn, &updated).await?;
+        }
+        updated
+    };
+    txn.commit().await?;
+    Ok(committed)
+}
+
+/// What an answer does to the payment: the fields it changes, the status it moves to, the
+/// event and the history's reason.
+pub(super) struct AnswerPlan {
+    pub changed: payment::ActiveModel,
+    pub to: PaymentStatus,
+    pub event: &'static str,
+    pub reason: &'static str,
+}
+
+/// The plan for `answer` to an operation of `op_kind` and `amount` on `p` (in `status`).
+pub(super) fn plan_answer(
+    p: &payment::Model,
+    status: PaymentStatus,
+    op_kind: &str,
+    amount: i64,
+    answer: &AcquirerAnswer,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<AnswerPlan> {
+    let mut pay: payment::ActiveModel = p.clone().into();
     let (to, event, reason) = match answer {
         AcquirerAnswer::Approved(ap) => {
-            if matches!(op.kind.as_str(), kind::CHARGE | kind::AUTHORIZE) {
+            if matches!(op_kind, kind::CHARGE | kind::AUTHORIZE) {
                 // An earlier declined attempt's error no longer describes the payment.
                 pay.error_code = Set(None);
                 pay.error_message = Set(None);
             }
-            let amount = op.amount;
-            match op.kind.as_str() {
+            match op_kind {
                 kind::CHARGE | kind::AUTHORIZE => {
                     pay.acquirer_reference = Set(Some(ap.id.clone()));
                     pay.authorized_amount = Set(amount);
                     pay.authorized_at = Set(Some(now));
                     pay.is_recurring_token = Set(p.force_recurring);
-                    if op.kind == kind::CHARGE {
+                    if op_kind == kind::CHARGE {
                         pay.captured_amount = Set(amount);
                         pay.paid_at = Set(Some(now));
                         (Paid, "payment.paid", "charged")
@@ -255,7 +311,7 @@ pub async fn apply_answer(
                         if refunded == p.captured_amount {
                             Refunded
                         } else {
-                            settled_status(&p)
+                            settled_status(p)
                         },
                         "payment.refunded",
                         "refunded",
@@ -270,7 +326,7 @@ pub async fn apply_answer(
         }
         AcquirerAnswer::Declined { code, message, .. } => {
             let code = code.to_ascii_uppercase();
-            match op.kind.as_str() {
+            match op_kind {
                 kind::CHARGE | kind::AUTHORIZE => {
                     pay.error_code = Set(Some(code.clone()));
                     pay.error_message = Set(Some(message.clone()));
@@ -300,50 +356,59 @@ pub async fn apply_answer(
                     (Error, "payment.payment_failure", "activation failed")
                 }
                 _ => (
-                    settled_status(&p),
+                    settled_status(p),
                     "payment.operation_failed",
                     "operation failed",
                 ),
             }
         }
     };
-    let committed = if status == Cancelled && matches!(answer, AcquirerAnswer::Approved(_)) {
-        // Payer's race: the merchant cancelled while this was in flight. The payment stays
-        // CANCELLED; its ledger records the money, and what was taken is given back.
-        if matches!(op.kind.as_str(), kind::CHARGE | kind::AUTHORIZE) {
-            let p = save_amounts(
-                &txn,
-                pay,
-                p.event_sequence,
-                &op,
-                "payment.authorized_after_cancel",
+    Ok(AnswerPlan {
+        changed: pay,
+        to,
+        event,
+        reason,
+    })
+}
+
+/// The history's reason for a move an operation made, with its error code if it failed.
+pub(super) fn history_reason(reason: &str, error_code: Option<&str>) -> String {
+    match error_code {
+        Some(code) => format!("{reason}: {code}"),
+        None => reason.to_string(),
+    }
+}
+
+/// The conditional update that settles a pending operation with the acquirer's answer: it
+/// finds nothing once the operation is settled, so an answer is settled once.
+pub(super) fn settle_operation(
+    operation_id: Uuid,
+    answer: &AcquirerAnswer,
+    now: chrono::DateTime<chrono::Utc>,
+) -> UpdateStatement {
+    let settle = operation::Entity::update_many()
+        .col_expr(operation::Column::UpdatedAt, Expr::value(now))
+        .filter(operation::Column::Id.eq(operation_id))
+        .filter(operation::Column::Status.eq(op_status::PENDING));
+    match answer {
+        AcquirerAnswer::Approved(ap) => settle
+            .col_expr(operation::Column::Status, Expr::value(op_status::SUCCEEDED))
+            .col_expr(
+                operation::Column::AcquirerReference,
+                Expr::value(ap.id.clone()),
+            ),
+        AcquirerAnswer::Declined { code, message, .. } => settle
+            .col_expr(operation::Column::Status, Expr::value(op_status::FAILED))
+            .col_expr(
+                operation::Column::ErrorCode,
+                Expr::value(code.to_ascii_uppercase()),
             )
-            .await?;
-            reverse_after_cancel(&txn, &p, &op).await?;
-            p
-        } else {
-            save_amounts(&txn, pay, p.event_sequence, &op, event).await?
-        }
-    } else if status.is_terminal() || !status.can_move_to(to) {
-        // A late answer never moves a payment out of a terminal status; it is kept in the
-        // ledger for reconciliation.
-        tracing::warn!(payment_id = %p.id, %status, %to, "late acquirer answer left the status as it was");
-        p
-    } else {
-        let reason = match (&op.error_code, reason) {
-            (Some(code), r) => format!("{r}: {code}"),
-            (None, r) => r.to_string(),
-        };
-        let updated = transition(&txn, &p, pay, to, &reason, Some(op.id), event).await?;
-        if matches!(to, Paid | Hold | Preauthorized)
-            && matches!(op.kind.as_str(), kind::CHARGE | kind::AUTHORIZE)
-        {
-            crate::checkout::after_success(&txn, &updated).await?;
-        }
-        updated
-    };
-    txn.commit().await?;
-    Ok(committed)
+            .col_expr(
+                operation::Column::ErrorMessage,
+                Expr::value(message.clone()),
+            ),
+    }
+    .into_query()
 }
 
 /// Saves a terminal payment's amounts without moving its status, with the event.

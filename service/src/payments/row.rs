@@ -67,6 +67,10 @@ macro_rules! names {
 /// The columns' names, in order.
 const COLUMNS: &[&str] = payment_fields!(names);
 
+/// How many columns a payment has: a row that starts with them has other columns from
+/// this index on.
+pub const WIDTH: usize = COLUMNS.len();
+
 macro_rules! decode {
     ($($field:ident),+) => {
         /// Each field from the next column; a struct expression's fields are evaluated in
@@ -104,22 +108,32 @@ pub async fn first(
 
 impl FromQueryResult for PaymentRow {
     fn from_query_result(res: &QueryResult, pre: &str) -> Result<Self, DbErr> {
-        match res.try_as_pg_row() {
-            Some(row) if pre.is_empty() && is_whole_payment(row) => by_position(row)
-                .map(PaymentRow)
-                .map_err(|e| DbErr::Type(format!("payments row: {e}"))),
-            _ => payment::Model::from_query_result(res, pre).map(PaymentRow),
+        if pre.is_empty() {
+            leading(res).map(PaymentRow)
+        } else {
+            payment::Model::from_query_result(res, pre).map(PaymentRow)
         }
     }
 }
 
-/// Whether the row has the payment's columns, in order.
-fn is_whole_payment(row: &PgRow) -> bool {
+/// The payment whose columns, under their own names, start `res` (other columns may
+/// follow them).
+pub fn leading(res: &QueryResult) -> Result<payment::Model, DbErr> {
+    match res.try_as_pg_row() {
+        Some(row) if starts_with_payment(row) => {
+            by_position(row).map_err(|e| DbErr::Type(format!("payments row: {e}")))
+        }
+        _ => payment::Model::from_query_result(res, ""),
+    }
+}
+
+/// Whether the row starts with the payment's columns, in order.
+fn starts_with_payment(row: &PgRow) -> bool {
     use sea_orm::sqlx::Column;
     let columns = row.columns();
-    columns.len() == COLUMNS.len()
+    columns.len() >= WIDTH
         && columns.first().map(|c| c.name()) == COLUMNS.first().copied()
-        && columns.last().map(|c| c.name()) == COLUMNS.last().copied()
+        && columns.get(WIDTH - 1).map(|c| c.name()) == COLUMNS.last().copied()
 }
 
 #[cfg(test)]
