@@ -24,6 +24,19 @@ pub struct Published {
     pub sequence: i64,
 }
 
+impl From<&event::Model> for Published {
+    fn from(ev: &event::Model) -> Self {
+        Published {
+            event_id: ev.id,
+            merchant_id: ev.merchant_id,
+            mode: ev.mode.clone(),
+            event_type: ev.event_type.clone(),
+            payment_id: ev.payment_id,
+            sequence: ev.sequence,
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct Bus {
     local: broadcast::Sender<Published>,
@@ -162,24 +175,15 @@ impl Bus {
     /// Publishes events in their order. On Redis they go as one pipeline: the dispatcher
     /// publishes a tick's worth (hundreds under load), and one round trip each was about a
     /// tenth of the worker's system calls.
-    pub async fn publish_all(&self, evs: &[event::Model]) {
-        let published = evs.iter().map(|ev| Published {
-            event_id: ev.id,
-            merchant_id: ev.merchant_id,
-            mode: ev.mode.clone(),
-            event_type: ev.event_type.clone(),
-            payment_id: ev.payment_id,
-            sequence: ev.sequence,
-        });
+    pub async fn publish_all(&self, evs: &[Published]) {
         match &self.redis {
             None => {
-                for p in published {
-                    let _ = self.local.send(p);
+                for p in evs {
+                    let _ = self.local.send(p.clone());
                 }
             }
             Some(r) => {
-                let published: Vec<Published> = published.collect();
-                if let Err(e) = r.publish_many(&r.channel, &published).await {
+                if let Err(e) = r.publish_many(&r.channel, evs).await {
                     // Subscribers catch up from the event log by sequence; webhooks are unaffected.
                     tracing::warn!(error = %e, events = evs.len(), "could not publish events to Redis");
                 }

@@ -453,7 +453,10 @@ async fn a_burst_larger_than_a_batch_is_fanned_out_in_one_tick(app: TestApp) {
     let mut live = app.gw.bus.subscribe();
     let heard = async {
         loop {
-            app.gw.bus.publish_all(std::slice::from_ref(&model)).await;
+            app.gw
+                .bus
+                .publish_all(&[service::bus::Published::from(&model)])
+                .await;
             if let Ok(Ok(_)) = tokio::time::timeout(Duration::from_millis(100), live.recv()).await {
                 return;
             }
