@@ -70,6 +70,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     shutdown: CancellationToken,
     _dir: tempfile::TempDir,
+    /// Dropped last: the test's own PostgreSQL database goes with it.
+    _database: Option<TestDatabase>,
 }
 
 impl Drop for TestApp {
@@ -83,8 +85,46 @@ pub fn pg_enabled() -> bool {
     std::env::var(PG_ENV).is_ok_and(|v| !v.is_empty())
 }
 
+/// A test's own PostgreSQL database, dropped when the test ends so that runs do not pile
+/// databases up on the server; kept (and named) when the test failed, to look into.
+pub struct TestDatabase {
+    admin_url: String,
+    name: String,
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("kept the failed test's database {}", self.name);
+            return;
+        }
+        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
+        // Its own thread and runtime: this runs inside the test's runtime, which cannot be
+        // blocked on. FORCE ends the connections the app's pool still holds.
+        let dropped = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            rt.block_on(async {
+                use sea_orm::ConnectionTrait;
+                let db = sea_orm::Database::connect(admin_url).await.ok()?;
+                let done = db
+                    .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .await;
+                db.close().await.ok();
+                done.ok()
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Some(_))) {
+            eprintln!("could not drop the test database {}", self.name);
+        }
+    }
+}
+
 /// Makes a fresh PostgreSQL database for one test and returns its URL.
-pub async fn fresh_postgres_database() -> String {
+pub async fn fresh_postgres_database() -> (String, TestDatabase) {
     let admin = std::env::var(PG_ENV).expect("PAYGATE_TEST_POSTGRES_URL");
     let name = format!("paygate_test_{}", Uuid::new_v4().simple());
     let db = sea_orm::Database::connect(admin.clone())
@@ -99,7 +139,14 @@ pub async fn fresh_postgres_database() -> String {
         .rsplit_once('/')
         .map(|(b, _)| b.to_string())
         .expect("database URL with a path");
-    format!("{base}/{name}")
+    let url = format!("{base}/{name}");
+    (
+        url,
+        TestDatabase {
+            admin_url: admin,
+            name,
+        },
+    )
 }
 
 pub fn redis_url() -> String {
@@ -175,12 +222,18 @@ pub async fn start_simulator(
 impl TestApp {
     pub async fn spawn_with(backend: Backend, opts: Options) -> TestApp {
         let dir = tempfile::tempdir().expect("temp dir");
-        let database_url = match backend {
-            Backend::Sqlite => format!(
-                "sqlite://{}?mode=rwc",
-                dir.path().join("paygate.db").display()
+        let (database_url, database) = match backend {
+            Backend::Sqlite => (
+                format!(
+                    "sqlite://{}?mode=rwc",
+                    dir.path().join("paygate.db").display()
+                ),
+                None,
             ),
-            Backend::PostgresRedis => fresh_postgres_database().await,
+            Backend::PostgresRedis => {
+                let (url, database) = fresh_postgres_database().await;
+                (url, Some(database))
+            }
         };
         let mut settings = test_settings(dir.path(), backend, database_url, &opts);
         let shutdown = CancellationToken::new();
@@ -224,6 +277,7 @@ impl TestApp {
             client: reqwest::Client::new(),
             shutdown,
             _dir: dir,
+            _database: database,
         }
     }
 
