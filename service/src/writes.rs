@@ -130,12 +130,11 @@ impl Writes {
     /// The writes as `WITH` clauses `w0`, `w1`…, after those `with` has.
     fn ctes_into(self, mut with: WithClause) -> WithClause {
         for (i, write) in self.0.into_iter().enumerate() {
-            with.cte(
-                CommonTableExpression::new()
-                    .query(write)
-                    .table_name(Alias::new(format!("w{i}")))
-                    .to_owned(),
-            );
+            // Built in place: the builder's `to_owned()` would copy the write and its values
+            // (a payment's JSON snapshot among them) once more.
+            let mut cte = CommonTableExpression::new();
+            cte.query(write).table_name(Alias::new(format!("w{i}")));
+            with.cte(cte);
         }
         with
     }
@@ -143,11 +142,11 @@ impl Writes {
 
 /// The insert of one row, only if `condition` holds when it runs: `INSERT INTO t (…)
 /// SELECT … WHERE condition`. The row's set fields are its columns.
-pub fn insert_if<A: ActiveModelTrait>(row: &A, condition: Expr) -> Result<InsertStatement> {
+pub fn insert_if<A: ActiveModelTrait>(mut row: A, condition: Expr) -> Result<InsertStatement> {
     let mut columns = Vec::new();
     let mut values = Vec::new();
     for column in <A::Entity as EntityTrait>::Column::iter() {
-        if let Some(value) = row.get(column).into_value() {
+        if let Some(value) = row.take(column).into_value() {
             columns.push(column);
             values.push(Expr::val(value));
         }

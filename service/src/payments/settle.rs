@@ -98,37 +98,30 @@ async fn settle_at_once(
     ];
     let go = found(&pending);
     let mut writes = Writes::new();
-    writes.add(
-        settle_operation(call.operation_id, answer, now)
-            .and_where(go.clone())
-            .to_owned(),
-    );
-    writes.add(
-        jobs::finish_statement(job_id)
-            .and_where(go.clone())
-            .to_owned(),
-    );
-    writes.add(
-        payment::Entity::update(moved.payment)
-            .validate()?
-            .into_query()
-            .and_where(go.clone())
-            .to_owned(),
-    );
-    if let Some(history) = &moved.history {
+    let mut operation = settle_operation(call.operation_id, answer, now);
+    operation.and_where(go.clone());
+    writes.add(operation);
+    let mut job = jobs::finish_statement(job_id);
+    job.and_where(go.clone());
+    writes.add(job);
+    let mut payment = payment::Entity::update(moved.payment)
+        .validate()?
+        .into_query();
+    payment.and_where(go.clone());
+    writes.add(payment);
+    if let Some(history) = moved.history {
         writes.add(insert_if(history, go.clone())?);
     }
-    writes.add(insert_if(&moved.event, go)?);
+    writes.add(insert_if(moved.event, go)?);
     let answered = Query::select().expr(Expr::val(1)).from(pending).to_owned();
     let settled = writes.run_guarded(&gw.db, guards, answered).await?;
     Ok((!settled.is_empty()).then_some(moved.updated))
 }
 
 fn guard(name: &Alias, query: SelectStatement) -> CommonTableExpression {
-    CommonTableExpression::new()
-        .query(query)
-        .table_name(name.clone())
-        .to_owned()
+    let mut cte = CommonTableExpression::new();
+    cte.query(query).table_name(name.clone());
+    cte
 }
 
 /// Whether the guard `name` found its row.
