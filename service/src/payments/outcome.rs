@@ -19,8 +19,9 @@ use crate::writes::Writes;
 
 /// An operation waiting for the acquirer's word: the call to make, and the operation and
 /// its payment as they were read. [`settle`] applies the answer against that reading when
-/// nothing moved since.
-#[derive(Clone, Debug)]
+/// nothing moved since. Not `Debug`: its request carries the card's acquirer token, which
+/// must not reach a log.
+#[derive(Clone)]
 pub struct PendingCall {
     pub operation_id: Uuid,
     pub request: AcquirerRequest,
