@@ -209,6 +209,48 @@ async fn payments_read_by_position_equal_payments_read_by_name(app: TestApp) {
 }
 on_both_backends!(payments_read_by_position_equal_payments_read_by_name);
 
+/// Payments are decoded by position without sqlx's per-value type check only when the
+/// table's columns are of the model's types: a column of another type sends the row to
+/// SeaORM's checked decoding.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn payments_are_decoded_unchecked_only_when_the_column_types_match() {
+    use entity::payment;
+    use sea_orm::{ConnectionTrait, DbBackend, IdenStatic, Iterable, Statement};
+    if !crate::support::pg_enabled() {
+        return;
+    }
+    let app = TestApp::spawn_with(
+        crate::support::Backend::PostgresRedis,
+        crate::support::Options::default(),
+    )
+    .await;
+    let c = app.customer_with_card("4242424242424242").await;
+    app.charge(&c, 1500, "AUTOMATIC", None).await;
+    let read = |columns: Vec<String>| {
+        let sql = format!("SELECT {} FROM payments LIMIT 1", columns.join(", "));
+        let db = app.gw.db.clone();
+        async move {
+            db.query_one_raw(Statement::from_string(DbBackend::Postgres, sql))
+                .await
+                .expect("query")
+                .expect("a payment")
+        }
+    };
+    let names = || payment::Column::iter().map(|c| c.as_str().to_string());
+    let as_stored = read(names().collect()).await;
+    assert!(service::payments::reads_by_position(&as_stored));
+    let amount_as_text = read(
+        names()
+            .map(|c| match c.as_str() {
+                "amount" => "amount::text AS amount".to_string(),
+                _ => c,
+            })
+            .collect(),
+    )
+    .await;
+    assert!(!service::payments::reads_by_position(&amount_as_text));
+}
+
 /// Every PostgreSQL connection of the pool plans a prepared statement once
 /// (`plan_cache_mode`, set in `service::db::connect`): re-planning the payments page at every
 /// execution cost more than running it.
