@@ -222,10 +222,9 @@ async fn a_job_lost_from_the_queue_is_handed_out_again() {
 /// the database stays.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn finished_jobs_are_swept_from_redis() {
-    if !pg_enabled() {
+    let Some(app) = TestApp::on_postgres().await else {
         return;
-    }
-    let app = TestApp::spawn_with(Backend::PostgresRedis, Options::default()).await;
+    };
     let c = app.customer_with_card("4242424242424242").await;
     for _ in 0..3 {
         let r = app.charge(&c, 1000, "AUTOMATIC", None).await;

@@ -216,14 +216,9 @@ on_both_backends!(payments_read_by_position_equal_payments_read_by_name);
 async fn payments_are_decoded_unchecked_only_when_the_column_types_match() {
     use entity::payment;
     use sea_orm::{ConnectionTrait, DbBackend, IdenStatic, Iterable, Statement};
-    if !crate::support::pg_enabled() {
+    let Some(app) = TestApp::on_postgres().await else {
         return;
-    }
-    let app = TestApp::spawn_with(
-        crate::support::Backend::PostgresRedis,
-        crate::support::Options::default(),
-    )
-    .await;
+    };
     let c = app.customer_with_card("4242424242424242").await;
     app.charge(&c, 1500, "AUTOMATIC", None).await;
     let read = |columns: Vec<String>| {
@@ -257,14 +252,9 @@ async fn payments_are_decoded_unchecked_only_when_the_column_types_match() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_connections_plan_prepared_statements_once() {
     use sea_orm::{ConnectionTrait, DbBackend, Statement};
-    if !crate::support::pg_enabled() {
+    let Some(app) = TestApp::on_postgres().await else {
         return;
-    }
-    let app = TestApp::spawn_with(
-        crate::support::Backend::PostgresRedis,
-        crate::support::Options::default(),
-    )
-    .await;
+    };
     // More at once than the pool holds, so each of its connections answers.
     let shows = (0..12).map(|_| {
         app.gw.db.query_one_raw(Statement::from_string(

@@ -220,6 +220,15 @@ pub async fn start_simulator(
 }
 
 impl TestApp {
+    /// An app on PostgreSQL + Redis with the default options, for tests of what only
+    /// PostgreSQL does; None when those tests are off.
+    pub async fn on_postgres() -> Option<TestApp> {
+        if !pg_enabled() {
+            return None;
+        }
+        Some(TestApp::spawn_with(Backend::PostgresRedis, Options::default()).await)
+    }
+
     pub async fn spawn_with(backend: Backend, opts: Options) -> TestApp {
         let dir = tempfile::tempdir().expect("temp dir");
         let (database_url, database) = match backend {
