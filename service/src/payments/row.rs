@@ -3,9 +3,9 @@
 //! page of 21 payments of 43 columns, mostly NULL, that was about a fifth of the API's CPU
 //! in the list benchmark (perf, bench/). Other backends, and rows of another shape, take
 //! SeaORM's way.
-use entity::payment;
 use std::sync::OnceLock;
 
+use entity::payment;
 use sea_orm::sqlx::postgres::{PgRow, PgTypeInfo};
 use sea_orm::sqlx::{Postgres, Row, Type};
 use sea_orm::{ConnectionTrait, DbErr, FromQueryResult, QueryResult, Select};
