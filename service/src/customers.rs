@@ -90,8 +90,7 @@ pub async fn list(
     crate::page::keyset::<customer::Entity>(
         &gw.db,
         cond,
-        customer::Column::CreatedAt,
-        customer::Column::Id,
+        crate::page::Order::newest_first(customer::Column::CreatedAt, customer::Column::Id),
         page,
         |c| Cursor {
             created_at: c.created_at,

@@ -121,8 +121,7 @@ pub async fn list(
     crate::page::keyset::<event::Entity>(
         &gw.db,
         cond,
-        event::Column::CreatedAt,
-        event::Column::Id,
+        crate::page::Order::newest_first(event::Column::CreatedAt, event::Column::Id),
         page,
         |r| Cursor {
             created_at: r.created_at,

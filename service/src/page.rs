@@ -100,8 +100,7 @@ impl<T> Page<T> {
 pub async fn keyset<E>(
     conn: &impl sea_orm::ConnectionTrait,
     cond: sea_orm::Condition,
-    created: E::Column,
-    id: E::Column,
+    order: Order<E::Column>,
     page: PageRequest,
     cursor: impl Fn(&E::Model) -> Cursor,
 ) -> Result<Page<E::Model>>
@@ -109,33 +108,69 @@ where
     E: sea_orm::EntityTrait,
     E::Model: Send + Sync,
 {
-    keyset_within::<E, E::Model>(conn, cond, None, created, id, page, cursor).await
+    use sea_orm::FromQueryResult;
+    keyset_of(conn, E::find(), cond, order, page, |row| {
+        E::Model::from_query_result(row, "")
+    })
+    .await
+    .map(|rows| rows.into_page(cursor))
 }
 
-/// [`keyset`] where `cond` holds `fixed` to one value (a list filtered by one status): the
-/// order names it first, which changes nothing in the result but lets PostgreSQL walk the
-/// index that starts with it (see `payments::list`). Rows are decoded as `R` (the model
-/// itself, or a faster decoding of it).
-pub async fn keyset_within<E, R>(
+/// How a list is ordered: newest first by (created, id). With `fixed`, a column `cond` holds
+/// to one value (a list filtered by one status) is named first: that changes nothing in the
+/// result but lets PostgreSQL walk the index that starts with it (see `payments::list`).
+pub struct Order<C> {
+    pub fixed: Option<C>,
+    pub created: C,
+    pub id: C,
+}
+
+impl<C> Order<C> {
+    pub fn newest_first(created: C, id: C) -> Order<C> {
+        Order {
+            fixed: None,
+            created,
+            id,
+        }
+    }
+}
+
+/// The rows of a page, before their cursors are known.
+pub struct Rows<T> {
+    rows: Vec<T>,
+    first: u64,
+    total_count: u64,
+}
+
+impl<T> Rows<T> {
+    pub fn into_page(self, cursor: impl Fn(&T) -> Cursor) -> Page<T> {
+        Page::from_rows(self.rows, self.first, self.total_count, cursor)
+    }
+}
+
+/// [`keyset`] with the rows selected by `select` (all of `E`'s columns, or some) and decoded
+/// by `decode`.
+pub async fn keyset_of<E, T>(
     conn: &impl sea_orm::ConnectionTrait,
+    select: sea_orm::Select<E>,
     cond: sea_orm::Condition,
-    fixed: Option<E::Column>,
-    created: E::Column,
-    id: E::Column,
+    order: Order<E::Column>,
     page: PageRequest,
-    cursor: impl Fn(&E::Model) -> Cursor,
-) -> Result<Page<E::Model>>
+    decode: impl Fn(&sea_orm::QueryResult) -> std::result::Result<T, sea_orm::DbErr>,
+) -> Result<Rows<T>>
 where
     E: sea_orm::EntityTrait,
     E::Model: Send + Sync,
-    R: sea_orm::FromQueryResult + Into<E::Model> + Send + Sync,
 {
-    use sea_orm::{ColumnTrait, Condition, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
+    use sea_orm::{
+        ColumnTrait, Condition, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait,
+    };
     let total = if page.with_total {
         E::find().filter(cond.clone()).count(conn).await?
     } else {
         0
     };
+    let Order { fixed, created, id } = order;
     let mut cond = cond;
     if let Some(after) = page.after {
         cond = cond.add(
@@ -146,21 +181,26 @@ where
             ),
         );
     }
-    let mut query = E::find().filter(cond);
+    let mut query = select.filter(cond);
     if let Some(fixed) = fixed {
         query = query.order_by_desc(fixed);
     }
-    let rows = query
+    let statement = query
         .order_by_desc(created)
         .order_by_desc(id)
         .limit(page.first + 1)
-        .into_model::<R>()
-        .all(conn)
+        .build(conn.get_database_backend());
+    let rows = conn
+        .query_all_raw(statement)
         .await?
-        .into_iter()
-        .map(Into::into)
-        .collect();
-    Ok(Page::from_rows(rows, page.first, total, cursor))
+        .iter()
+        .map(decode)
+        .collect::<std::result::Result<Vec<T>, _>>()?;
+    Ok(Rows {
+        rows,
+        first: page.first,
+        total_count: total,
+    })
 }
 
 #[cfg(test)]

@@ -102,56 +102,9 @@ async fn payments_read_by_position_equal_payments_read_by_name(app: TestApp) {
     use service::page::PageRequest;
     use service::payments::{self, PaymentFilter};
 
-    let merchant_id = entity::merchant::Entity::find()
-        .one(&app.gw.db)
-        .await
-        .unwrap()
-        .expect("the test merchant")
-        .id;
+    let merchant_id = test_merchant(&app).await;
+    let full = every_column_set(merchant_id, service::db::now() - Duration::minutes(11));
     let at = |minutes: i64| service::db::now() - Duration::minutes(minutes);
-    let full = payment::Model {
-        id: uuid::Uuid::now_v7(),
-        merchant_id,
-        mode: "test".into(),
-        customer_id: Some(uuid::Uuid::now_v7()),
-        payment_method_id: Some(uuid::Uuid::now_v7()),
-        status: "PAID".into(),
-        currency: "EUR".into(),
-        amount: 10_001,
-        vat_amount: 1_002,
-        capture_method: "MANUAL".into(),
-        client_reference: Some("ref-1".into()),
-        description: Some("description".into()),
-        metadata: Some(json!({"order": 7, "tags": ["a", "b"]})),
-        authorized_amount: 10_003,
-        captured_amount: 10_004,
-        released_amount: 5,
-        refunded_amount: 6,
-        acquirer_reference: Some("acq-1".into()),
-        error_code: Some("E1".into()),
-        error_message: Some("message".into()),
-        paylink_id: Some(uuid::Uuid::now_v7()),
-        checkout_code: Some("code-1".into()),
-        checkout_expires_at: Some(at(1)),
-        force_recurring: true,
-        is_recurring_token: false,
-        require_confirmation: true,
-        return_url: Some("https://shop.example/back".into()),
-        commission_percent: Some(7),
-        refund_availability: "PARTIAL_ONLY".into(),
-        due_at: Some(at(2)),
-        due_strict: true,
-        sent_at: Some(at(3)),
-        viewed_at: Some(at(4)),
-        authorized_at: Some(at(5)),
-        paid_at: Some(at(6)),
-        cleared_at: Some(at(7)),
-        settled_at: Some(at(8)),
-        chargeback_amount: 9,
-        event_sequence: 10,
-        created_at: at(11),
-        updated_at: at(12),
-    };
     let empty = payment::Model {
         id: uuid::Uuid::now_v7(),
         customer_id: None,
@@ -201,6 +154,7 @@ async fn payments_read_by_position_equal_payments_read_by_name(app: TestApp) {
         &caller,
         &PaymentFilter::default(),
         PageRequest::new(Some(10), None).unwrap(),
+        payments::Columns::ALL,
     )
     .await
     .expect("list");
@@ -208,6 +162,68 @@ async fn payments_read_by_position_equal_payments_read_by_name(app: TestApp) {
     assert_eq!(listed, vec![full, empty], "newest first, as stored");
 }
 on_both_backends!(payments_read_by_position_equal_payments_read_by_name);
+
+async fn test_merchant(app: &TestApp) -> uuid::Uuid {
+    use sea_orm::EntityTrait;
+    entity::merchant::Entity::find()
+        .one(&app.gw.db)
+        .await
+        .unwrap()
+        .expect("the test merchant")
+        .id
+}
+
+/// A test-mode payment of `merchant_id` with every column set, each to a value of its own,
+/// created at `created_at` (its other times are before it).
+fn every_column_set(
+    merchant_id: uuid::Uuid,
+    created_at: chrono::DateTime<chrono::Utc>,
+) -> entity::payment::Model {
+    let at = |minutes: i64| created_at - chrono::Duration::minutes(minutes);
+    entity::payment::Model {
+        id: uuid::Uuid::now_v7(),
+        merchant_id,
+        mode: "test".into(),
+        customer_id: Some(uuid::Uuid::now_v7()),
+        payment_method_id: Some(uuid::Uuid::now_v7()),
+        status: "PAID".into(),
+        currency: "EUR".into(),
+        amount: 10_001,
+        vat_amount: 1_002,
+        capture_method: "MANUAL".into(),
+        client_reference: Some("ref-1".into()),
+        description: Some("description".into()),
+        metadata: Some(json!({"order": 7, "tags": ["a", "b"]})),
+        authorized_amount: 10_003,
+        captured_amount: 10_004,
+        released_amount: 5,
+        refunded_amount: 6,
+        acquirer_reference: Some("acq-1".into()),
+        error_code: Some("E1".into()),
+        error_message: Some("message".into()),
+        paylink_id: Some(uuid::Uuid::now_v7()),
+        checkout_code: Some("code-1".into()),
+        checkout_expires_at: Some(at(-1)),
+        force_recurring: true,
+        is_recurring_token: true,
+        require_confirmation: true,
+        return_url: Some("https://shop.example/back".into()),
+        commission_percent: Some(7),
+        refund_availability: "PARTIAL_ONLY".into(),
+        due_at: Some(at(2)),
+        due_strict: true,
+        sent_at: Some(at(3)),
+        viewed_at: Some(at(4)),
+        authorized_at: Some(at(5)),
+        paid_at: Some(at(6)),
+        cleared_at: Some(at(7)),
+        settled_at: Some(at(8)),
+        chargeback_amount: 9,
+        event_sequence: 10,
+        created_at,
+        updated_at: at(-2),
+    }
+}
 
 /// Payments are decoded by position without sqlx's per-value type check only when the
 /// table's columns are of the model's types: a column of another type sends the row to
@@ -266,4 +282,105 @@ async fn postgres_connections_plan_prepared_statements_once() {
         let mode: String = row.unwrap().expect("a row").try_get("", "mode").unwrap();
         assert_eq!(mode, "force_generic_plan");
     }
+}
+
+/// A page of payments reads only the columns the query's fields need (`payment_columns` in
+/// the API): every field of `Payment`, asked for alone in a page (and through fragments),
+/// answers what it answers on the whole payment read by `payment(id)`.
+async fn each_field_of_a_page_of_payments_equals_the_whole_payments(app: TestApp) {
+    use sea_orm::{ActiveModelTrait, IntoActiveModel};
+    let merchant_id = test_merchant(&app).await;
+    let full = every_column_set(merchant_id, service::db::now());
+    full.clone()
+        .into_active_model()
+        .reset_all()
+        .insert(&app.gw.db)
+        .await
+        .expect("insert the payment");
+    let id = full.id.to_string();
+    let fields = selections_of(&app, "Payment").await;
+    assert!(fields.len() > 40, "every field of Payment: {fields:?}");
+    let page_and_whole = |selection: &str| {
+        format!(
+            "{{ payments(first: 1, filter: {{clientReference: \"ref-1\"}}) {{ edges {{ node {{ {selection} }} }} }} payment(id: \"{id}\") {{ {selection} }} }}"
+        )
+    };
+    for selection in &fields {
+        let data = app.gql(&page_and_whole(selection), json!({})).await;
+        assert_eq!(
+            data["payments"]["edges"][0]["node"], data["payment"],
+            "{selection} in a page and on the payment"
+        );
+        assert!(data["payment"].as_object().is_some_and(|p| !p.is_empty()));
+    }
+    // Several fields at once, some through a named and an inline fragment.
+    let data = app
+        .gql(
+            &format!(
+                "fragment F on Payment {{ amount refundableAmount }} {}",
+                page_and_whole("... F ... on Payment { test paidAt } currency")
+            ),
+            json!({}),
+        )
+        .await;
+    assert_eq!(data["payments"]["edges"][0]["node"], data["payment"]);
+    assert_eq!(data["payment"]["amount"], 10_001);
+    assert_eq!(data["payment"]["refundableAmount"], 10_004 - 6);
+    assert_eq!(data["payment"]["test"], true);
+}
+on_both_backends!(each_field_of_a_page_of_payments_equals_the_whole_payments);
+
+/// A selection for each field of the GraphQL type `name`: the field itself, with every
+/// field of an object it answers (one level down) and no arguments.
+async fn selections_of(app: &TestApp, name: &str) -> Vec<String> {
+    let data = app
+        .gql(
+            "{ __schema { types { name fields { name args { type { kind } } type { kind name ofType { kind name ofType { kind name ofType { kind name } } } } } } } }",
+            json!({}),
+        )
+        .await;
+    let types = data["__schema"]["types"].as_array().expect("types").clone();
+    let fields_of = |name: &str| -> Vec<serde_json::Value> {
+        types
+            .iter()
+            .find(|t| t["name"] == name)
+            .and_then(|t| t["fields"].as_array().cloned())
+            .unwrap_or_default()
+    };
+    // A field's named type, under NON_NULL and LIST, and whether it is an object.
+    let named = |field: &serde_json::Value| -> (String, bool) {
+        let mut t = &field["type"];
+        for _ in 0..3 {
+            if t["name"].is_null() {
+                t = &t["ofType"];
+            }
+        }
+        (
+            t["name"].as_str().unwrap_or_default().to_string(),
+            t["kind"] == "OBJECT",
+        )
+    };
+    let without_required_args = |field: &serde_json::Value| {
+        field["args"]
+            .as_array()
+            .is_none_or(|args| args.iter().all(|a| a["type"]["kind"] != "NON_NULL"))
+    };
+    fields_of(name)
+        .iter()
+        .filter(|f| without_required_args(f))
+        .map(|f| {
+            let field = f["name"].as_str().unwrap_or_default();
+            match named(f) {
+                (object, true) => {
+                    let leaves: Vec<String> = fields_of(&object)
+                        .iter()
+                        .filter(|g| without_required_args(g) && !named(g).1)
+                        .map(|g| g["name"].as_str().unwrap_or_default().to_string())
+                        .collect();
+                    format!("{field} {{ __typename {} }}", leaves.join(" "))
+                }
+                _ => field.to_string(),
+            }
+        })
+        .collect()
 }

@@ -5,6 +5,7 @@ mod errors;
 mod events;
 mod merchant;
 mod paylinks;
+mod payment_columns;
 mod payments;
 mod scalars;
 mod subscriptions;

@@ -14,6 +14,7 @@ use uuid::Uuid;
 use super::PageInfo;
 use super::context::{caller, gateway, idempotent, parse_id};
 use super::errors::{UserError, graphql_error, split};
+use super::payment_columns;
 use super::scalars::Amount;
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
@@ -589,7 +590,9 @@ impl PaymentQuery {
                 created_before: f.created_before,
             },
         };
-        let page = payments::list(gateway(ctx)?, &caller, &filter, page)
+        let nodes = ctx.look_ahead().field("edges").field("node");
+        let columns = payment_columns::selected(nodes.selection_fields());
+        let page = payments::list(gateway(ctx)?, &caller, &filter, page, columns)
             .await
             .map_err(|e| graphql_error(&e))?;
         let end_cursor = page.items.last().map(|(c, _)| c.encode());

@@ -433,8 +433,7 @@ pub async fn list(
     crate::page::keyset::<paylink::Entity>(
         &gw.db,
         cond,
-        paylink::Column::CreatedAt,
-        paylink::Column::Id,
+        crate::page::Order::newest_first(paylink::Column::CreatedAt, paylink::Column::Id),
         page,
         |r| Cursor {
             created_at: r.created_at,

@@ -21,7 +21,7 @@ pub use lifecycle::{
 };
 pub use outcome::{PendingCall, apply_answer, mark_inconclusive, operation_request};
 pub use query::{PaymentFilter, get, items, list, operations, status_history};
-pub use row::reads_by_position;
+pub use row::{Columns, reads_by_position};
 pub use schedule::{Swept, run_schedules};
 pub use settle::settle;
 

@@ -1,14 +1,14 @@
 //! Reading payments: one, a filtered page, and their items, operations and history.
 use chrono::{DateTime, Utc};
 use entity::{operation, payment, payment_item, status_history};
-use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use uuid::Uuid;
 
-use super::row::{self, PaymentRow};
+use super::row::{self, Columns};
 use crate::error::{Result, ServiceError};
 use crate::gateway::Gateway;
 use crate::merchants::Caller;
-use crate::page::{Cursor, Page, PageRequest};
+use crate::page::{Cursor, Order, Page, PageRequest};
 use crate::status::PaymentStatus;
 
 /// The caller's payment, or NOT_FOUND (also for another merchant's or mode's payment).
@@ -28,12 +28,15 @@ pub struct PaymentFilter {
     pub created_before: Option<DateTime<Utc>>,
 }
 
-/// A page of payments, newest first, by keyset on (created_at, id).
+/// A page of payments, newest first, by keyset on (created_at, id). Only the `columns`
+/// asked for (and the cursor's) are read; the payments' other fields are left at their
+/// defaults, so `columns` must hold every column the caller will look at.
 pub async fn list(
     gw: &Gateway,
     caller: &Caller,
     filter: &PaymentFilter,
     page: PageRequest,
+    columns: Columns,
 ) -> Result<Page<payment::Model>> {
     let mut cond = Condition::all()
         .add(payment::Column::MerchantId.eq(caller.merchant_id))
@@ -68,19 +71,26 @@ pub async fn list(
     if let Some(t) = filter.created_before {
         cond = cond.add(payment::Column::CreatedAt.lt(t));
     }
-    crate::page::keyset_within::<payment::Entity, PaymentRow>(
-        &gw.db,
-        cond,
-        one_status.then_some(payment::Column::Status),
-        payment::Column::CreatedAt,
-        payment::Column::Id,
-        page,
-        |r| Cursor {
-            created_at: r.created_at,
-            id: r.id,
-        },
-    )
-    .await
+    // The cursor's columns, whatever the caller asked for.
+    let columns = columns
+        .with(payment::Column::CreatedAt)
+        .with(payment::Column::Id);
+    let select = payment::Entity::find()
+        .select_only()
+        .columns(columns.columns());
+    let order = Order {
+        fixed: one_status.then_some(payment::Column::Status),
+        created: payment::Column::CreatedAt,
+        id: payment::Column::Id,
+    };
+    let rows = crate::page::keyset_of(&gw.db, select, cond, order, page, |res| {
+        row::only(res, columns)
+    })
+    .await?;
+    Ok(rows.into_page(|r| Cursor {
+        created_at: r.created_at,
+        id: r.id,
+    }))
 }
 
 pub async fn items(gw: &Gateway, payment_id: Uuid) -> Result<Vec<payment_item::Model>> {

@@ -75,21 +75,54 @@ pub const WIDTH: usize = COLUMNS.len();
 
 macro_rules! decode {
     ($($field:ident),+) => {
-        /// Each field from the next column; a struct expression's fields are evaluated in
-        /// the order they are written. Unchecked: sqlx's check of each value's type against
-        /// the field's was a fifth of this decoding (perf, list benchmark), and the types are
-        /// those of the table, checked once per process by `types_match` instead.
-        fn by_position(row: &PgRow) -> Result<payment::Model, sea_orm::sqlx::Error> {
-            let mut next = 0..;
-            Ok(payment::Model {
-                $($field: row.try_get_unchecked(next.next().unwrap_or_default())?),+
-            })
+        /// The columns of `wanted`, which the row holds in the table's order from its first
+        /// column on; every other field is left at its type's default (zero, empty, none).
+        /// `unchecked` skips sqlx's check of each value's type against the field's: that
+        /// check was a fifth of this decoding (perf, list benchmark), and is only skipped
+        /// once `types_match` has found the table's types to be the model's.
+        fn by_position(
+            row: &PgRow,
+            wanted: Columns,
+            unchecked: bool,
+        ) -> Result<payment::Model, sea_orm::sqlx::Error> {
+            let mut model = blank();
+            let mut bit = 0..;
+            let mut at = 0..;
+            $(
+                if wanted.has(bit.next().unwrap_or_default()) {
+                    let i = at.next().unwrap_or_default();
+                    model.$field = if unchecked {
+                        row.try_get_unchecked(i)?
+                    } else {
+                        row.try_get(i)?
+                    };
+                }
+            )+
+            Ok(model)
+        }
+
+        /// [`by_position`] by the columns' names, for other backends.
+        fn by_name(res: &QueryResult, wanted: Columns) -> Result<payment::Model, DbErr> {
+            let mut model = blank();
+            let mut bit = 0..;
+            $(
+                if wanted.has(bit.next().unwrap_or_default()) {
+                    model.$field = res.try_get("", stringify!($field))?;
+                }
+            )+
+            Ok(model)
+        }
+
+        fn blank() -> payment::Model {
+            payment::Model {
+                $($field: Default::default()),+
+            }
         }
 
         /// Whether each leading column's type is one its field decodes from.
         fn types_match(row: &PgRow) -> bool {
             use sea_orm::sqlx::Column;
-            let Ok(payment) = by_position(row) else {
+            let Ok(payment) = by_position(row, Columns::ALL, true) else {
                 return false;
             };
             let mut columns = row.columns().iter();
@@ -98,6 +131,76 @@ macro_rules! decode {
     };
 }
 payment_fields!(decode);
+
+/// A set of the payment's columns, by their place in the table: what a page of payments
+/// selects when the client asked for only some of its fields.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Columns(u64);
+
+const _: () = assert!(WIDTH < 64, "a payment's columns fit in Columns' bits");
+
+impl Columns {
+    pub const ALL: Columns = Columns((1 << WIDTH) - 1);
+    pub const NONE: Columns = Columns(0);
+
+    /// The set with `column` added.
+    pub fn with(self, column: payment::Column) -> Columns {
+        use sea_orm::IdenStatic;
+        match COLUMNS.iter().position(|name| *name == column.as_str()) {
+            Some(i) => Columns(self.0 | 1 << i),
+            // Unreachable (a test checks COLUMNS against the entity); all is never wrong.
+            None => Columns::ALL,
+        }
+    }
+
+    fn has(self, i: usize) -> bool {
+        self.0 & (1 << i) != 0
+    }
+
+    fn len(self) -> usize {
+        self.0.count_ones() as usize
+    }
+
+    /// The columns, in the table's order.
+    pub fn columns(self) -> impl Iterator<Item = payment::Column> {
+        use sea_orm::Iterable;
+        payment::Column::iter()
+            .enumerate()
+            .filter(move |(i, _)| self.has(*i))
+            .map(|(_, c)| c)
+    }
+}
+
+/// The payment whose `wanted` columns, in the table's order, are the whole of `res`; the
+/// other fields are left at their defaults.
+pub fn only(res: &QueryResult, wanted: Columns) -> Result<payment::Model, DbErr> {
+    if wanted == Columns::ALL {
+        return leading(res);
+    }
+    match res.try_as_pg_row() {
+        Some(row) if holds_exactly(row, wanted) => {
+            let unchecked = TYPES_MATCH.get() == Some(&true);
+            by_position(row, wanted, unchecked)
+                .map_err(|e| DbErr::Type(format!("payments row: {e}")))
+        }
+        Some(_) => Err(DbErr::Type(
+            "payments row: not the columns selected".to_string(),
+        )),
+        None => by_name(res, wanted),
+    }
+}
+
+/// Whether the row's columns are those of `wanted`, judged by their number and the names
+/// of the first and the last.
+fn holds_exactly(row: &PgRow, wanted: Columns) -> bool {
+    use sea_orm::sqlx::Column;
+    let columns = row.columns();
+    let first = wanted.0.trailing_zeros() as usize;
+    let last = 63usize.checked_sub(wanted.0.leading_zeros() as usize);
+    columns.len() == wanted.len()
+        && columns.first().map(|c| c.name()) == COLUMNS.get(first).copied()
+        && columns.last().map(|c| c.name()) == last.and_then(|i| COLUMNS.get(i)).copied()
+}
 
 fn decodes_from<T: Type<Postgres>>(_: &T, column: &PgTypeInfo) -> bool {
     T::compatible(column)
@@ -143,7 +246,8 @@ impl FromQueryResult for PaymentRow {
 pub fn leading(res: &QueryResult) -> Result<payment::Model, DbErr> {
     match res.try_as_pg_row() {
         Some(row) if starts_with_payment(row) && *TYPES_MATCH.get_or_init(|| types_match(row)) => {
-            by_position(row).map_err(|e| DbErr::Type(format!("payments row: {e}")))
+            by_position(row, Columns::ALL, true)
+                .map_err(|e| DbErr::Type(format!("payments row: {e}")))
         }
         _ => payment::Model::from_query_result(res, ""),
     }
