@@ -2,13 +2,20 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow};
+use bytes::Bytes;
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use serde_json::{Value, json};
 
 #[derive(Clone)]
 pub struct Client {
     http: reqwest::Client,
-    url: String,
-    auth: String,
+    url: reqwest::Url,
+    auth: HeaderValue,
+}
+
+/// What a GraphQL request's body is: the query and its variables, serialized.
+pub fn request_body(query: &str, variables: &Value) -> Bytes {
+    Bytes::from(json!({ "query": query, "variables": variables }).to_string())
 }
 
 impl Client {
@@ -20,39 +27,43 @@ impl Client {
             .build()?;
         Ok(Client {
             http,
-            url: url.to_string(),
-            auth: format!("Bearer {key}"),
+            url: url.parse().context("the GraphQL URL")?,
+            auth: HeaderValue::from_str(&format!("Bearer {key}")).context("the API key")?,
         })
+    }
+
+    /// Sends one request body and answers the body of an HTTP 200 answer; anything else is
+    /// Err(a short reason).
+    pub async fn post(&self, body: Bytes) -> Result<Bytes, String> {
+        let res = self
+            .http
+            .post(self.url.clone())
+            .header(AUTHORIZATION, self.auth.clone())
+            .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| format!("request failed: {e}"))?;
+        let status = res.status();
+        let bytes = res
+            .bytes()
+            .await
+            .map_err(|e| format!("HTTP {status}, unreadable body: {e}"))?;
+        if status != reqwest::StatusCode::OK {
+            let body = serde_json::from_slice::<Value>(&bytes).map_or_else(
+                |_| String::from_utf8_lossy(&bytes).into_owned(),
+                |v| short(&v),
+            );
+            return Err(format!("HTTP {status}: {body}"));
+        }
+        Ok(bytes)
     }
 
     /// Sends one request. Ok(data) only for HTTP 200 with no top-level GraphQL error;
     /// anything else is Err(a short reason).
     pub async fn call(&self, query: &str, variables: Value) -> Result<Value, String> {
-        let res = self
-            .http
-            .post(&self.url)
-            .header("authorization", &self.auth)
-            .json(&json!({ "query": query, "variables": variables }))
-            .send()
-            .await
-            .map_err(|e| format!("request failed: {e}"))?;
-        let status = res.status();
-        let body: Value = res
-            .json()
-            .await
-            .map_err(|e| format!("HTTP {status}, unreadable body: {e}"))?;
-        if status != reqwest::StatusCode::OK {
-            return Err(format!("HTTP {status}: {}", short(&body)));
-        }
-        if let Some(errors) = body.get("errors")
-            && errors.as_array().is_some_and(|a| !a.is_empty())
-        {
-            return Err(format!("GraphQL error: {}", short(errors)));
-        }
-        body.get("data")
-            .cloned()
-            .filter(|d| !d.is_null())
-            .ok_or_else(|| "no data".to_string())
+        let bytes = self.post(request_body(query, &variables)).await?;
+        data_of(&bytes)
     }
 
     /// Calls a mutation answering `{ <field> { payment { id status } errors { … } } }` and
@@ -77,6 +88,22 @@ impl Client {
             _ => Err(format!("{field}: no payment in {}", short(payload))),
         }
     }
+}
+
+/// The `data` of a GraphQL answer's body; Err(a short reason) for an unreadable body, a
+/// top-level GraphQL error or no data.
+pub fn data_of(body: &[u8]) -> Result<Value, String> {
+    let mut body: Value =
+        serde_json::from_slice(body).map_err(|e| format!("HTTP 200, unreadable body: {e}"))?;
+    if let Some(errors) = body.get("errors")
+        && errors.as_array().is_some_and(|a| !a.is_empty())
+    {
+        return Err(format!("GraphQL error: {}", short(errors)));
+    }
+    body.get_mut("data")
+        .map(Value::take)
+        .filter(|d| !d.is_null())
+        .ok_or_else(|| "no data".to_string())
 }
 
 /// At most 300 characters of a JSON value, for error samples.
