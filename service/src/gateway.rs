@@ -12,6 +12,7 @@ use crate::error::{Result, ServiceError};
 use crate::jobs;
 use crate::merchants::KeyCache;
 use crate::queue::JobQueue;
+use crate::reads::{Reader, Reads};
 use crate::secrets::MasterKey;
 use crate::settings::Settings;
 
@@ -27,6 +28,8 @@ pub struct Gateway {
     pub http: reqwest::Client,
     /// API keys checked a moment ago.
     pub keys: Arc<KeyCache>,
+    /// Connections for plain reads (see `reads`).
+    pub reads: Arc<Reads>,
 }
 
 impl Gateway {
@@ -56,6 +59,7 @@ impl Gateway {
             .user_agent("Paygate-Webhooks/1")
             .build()
             .map_err(|e| ServiceError::Config(format!("webhook client: {e}")))?;
+        let reads = Reads::new(&db, settings.database_pool);
         Ok(Gateway {
             db,
             queue,
@@ -65,7 +69,13 @@ impl Gateway {
             bus,
             http,
             keys: Arc::new(KeyCache::new(settings_key_ttl)),
+            reads: Arc::new(reads),
         })
+    }
+
+    /// A connection for statements outside a transaction that only read.
+    pub async fn read(&self) -> Result<Reader<'_>> {
+        Ok(self.reads.get(&self.db).await?)
     }
 
     /// Pushes a committed job inserted as handed out ([`jobs::insert_dispatched`]); the

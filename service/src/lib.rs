@@ -19,6 +19,7 @@ pub mod paylinks;
 pub mod payments;
 pub mod products;
 pub mod queue;
+pub mod reads;
 pub mod secrets;
 pub mod settings;
 pub mod status;

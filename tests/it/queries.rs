@@ -1,4 +1,6 @@
 //! payment(id) and payments(first, after, filter).
+use std::time::Duration;
+
 use serde_json::json;
 
 use crate::on_both_backends;
@@ -383,4 +385,62 @@ async fn selections_of(app: &TestApp, name: &str) -> Vec<String> {
             }
         })
         .collect()
+}
+
+/// Plain reads on PostgreSQL go through connections held out of sqlx's pool
+/// (`service::reads`), which go back to their list with no round trip. A connection is
+/// reused after a read that finished, and never after one that did not: a read dropped
+/// half-way or a failed statement costs its connection, and the next read gets a fresh one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn held_read_connections_are_reused_only_after_a_read_that_finished() {
+    use sea_orm::{ConnectionTrait, DbBackend, Statement};
+    use service::reads::Reader;
+    let Some(app) = TestApp::on_postgres().await else {
+        return;
+    };
+    fn sql(s: &str) -> Statement {
+        Statement::from_string(DbBackend::Postgres, s)
+    }
+    async fn backend(reader: &Reader<'_>) -> i32 {
+        let row = reader
+            .query_one_raw(sql("SELECT pg_backend_pid() AS pid"))
+            .await
+            .expect("read")
+            .expect("a row");
+        row.try_get::<i32>("", "pid").expect("pid")
+    }
+    let first = backend(&app.gw.read().await.unwrap()).await;
+    let again = backend(&app.gw.read().await.unwrap()).await;
+    assert_eq!(
+        first, again,
+        "a connection is reused after a read that finished"
+    );
+
+    let reader = app.gw.read().await.unwrap();
+    let cut = tokio::time::timeout(
+        Duration::from_millis(200),
+        reader.query_one_raw(sql("SELECT pg_sleep(2)")),
+    )
+    .await;
+    assert!(cut.is_err(), "the read was cut short");
+    let after_cut = backend(&reader).await;
+    assert_ne!(after_cut, first, "a read cut short costs its connection");
+
+    assert!(
+        reader
+            .query_one_raw(sql("SELECT no_such_column"))
+            .await
+            .is_err()
+    );
+    let after_error = backend(&reader).await;
+    assert_ne!(after_error, after_cut, "a failed read costs its connection");
+    assert!(
+        reader
+            .execute_unprepared("DELETE FROM payments")
+            .await
+            .is_err(),
+        "a held connection takes no writes"
+    );
+    drop(reader);
+    assert_eq!(backend(&app.gw.read().await.unwrap()).await, after_error);
 }

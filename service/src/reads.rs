@@ -1,0 +1,171 @@
+//! Connections held for plain reads on PostgreSQL: statements outside any transaction.
+//!
+//! sqlx's pool makes a round trip to the server every time it takes a connection back (a
+//! `Sync`, then it waits for `ReadyForQuery`), to flush what a dropped transaction may have
+//! left behind: about a tenth of `serve`'s CPU on a page of payments (perf, list
+//! benchmark), and a message for PostgreSQL to answer too. A read that finished leaves
+//! nothing behind, so these connections, once taken out of the pool, go back to a list of
+//! their own with no round trip. A connection is taken out of its slot while its statement
+//! runs: when the statement fails, or the request is dropped half-way, the connection goes
+//! with it (closed) and a fresh one takes its place.
+use std::sync::Mutex;
+
+use sea_orm::sqlx::postgres::{PgConnection, PgPool};
+use sea_orm::sqlx::{AssertSqlSafe, Postgres};
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DbBackend, DbErr, ExecResult, QueryResult, RuntimeErr,
+    Statement,
+};
+use sea_query_sqlx::SqlxValues;
+use tokio::sync::{Semaphore, SemaphorePermit};
+
+/// The held connections of one process.
+pub struct Reads {
+    /// The pool they come from; none on SQLite, where reads share the pool's one connection.
+    pool: Option<PgPool>,
+    idle: Mutex<Vec<PgConnection>>,
+    /// At most this many are in use at once (the pool's size).
+    slots: Semaphore,
+}
+
+impl Reads {
+    pub fn new(db: &DatabaseConnection, size: u32) -> Reads {
+        let pool = (db.get_database_backend() == DbBackend::Postgres)
+            .then(|| db.get_postgres_connection_pool().clone());
+        Reads {
+            pool,
+            idle: Mutex::new(Vec::new()),
+            slots: Semaphore::new(size.max(1) as usize),
+        }
+    }
+
+    /// A connection for reads: a held one on PostgreSQL, `db` itself elsewhere.
+    pub async fn get<'a>(&'a self, db: &'a DatabaseConnection) -> Result<Reader<'a>, DbErr> {
+        let Some(pool) = &self.pool else {
+            return Ok(Reader::Pool(db));
+        };
+        let slot = self
+            .slots
+            .acquire()
+            .await
+            .map_err(|_| DbErr::ConnectionAcquire(sea_orm::ConnAcquireErr::ConnectionClosed))?;
+        let conn = self.idle.lock().map(|mut idle| idle.pop()).unwrap_or(None);
+        Ok(Reader::Held(Held {
+            reads: self,
+            pool,
+            conn: tokio::sync::Mutex::new(conn),
+            _slot: slot,
+        }))
+    }
+}
+
+/// A connection to read through (see [`Reads::get`]).
+pub enum Reader<'a> {
+    Pool(&'a DatabaseConnection),
+    Held(Held<'a>),
+}
+
+pub struct Held<'a> {
+    reads: &'a Reads,
+    pool: &'a PgPool,
+    conn: tokio::sync::Mutex<Option<PgConnection>>,
+    _slot: SemaphorePermit<'a>,
+}
+
+impl Held<'_> {
+    /// The held connection, or a fresh one from the pool if the last statement lost it.
+    async fn take(&self, slot: &mut Option<PgConnection>) -> Result<PgConnection, DbErr> {
+        match slot.take() {
+            Some(conn) => Ok(conn),
+            None => Ok(self
+                .pool
+                .acquire()
+                .await
+                .map_err(|e| DbErr::Conn(RuntimeErr::SqlxError(e.into())))?
+                .detach()),
+        }
+    }
+
+    async fn query_all(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        let mut slot = self.conn.lock().await;
+        let mut conn = self.take(&mut slot).await?;
+        let rows = query(&stmt).fetch_all(&mut conn).await.map_err(query_err)?;
+        *slot = Some(conn);
+        Ok(rows.into_iter().map(QueryResult::from).collect())
+    }
+
+    async fn query_one(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
+        let mut slot = self.conn.lock().await;
+        let mut conn = self.take(&mut slot).await?;
+        let row = query(&stmt)
+            .fetch_optional(&mut conn)
+            .await
+            .map_err(query_err)?;
+        *slot = Some(conn);
+        Ok(row.map(QueryResult::from))
+    }
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.get_mut().take()
+            && let Ok(mut idle) = self.reads.idle.lock()
+        {
+            idle.push(conn);
+        }
+    }
+}
+
+fn query(stmt: &Statement) -> sea_orm::sqlx::query::Query<'_, Postgres, SqlxValues> {
+    let values = stmt
+        .values
+        .clone()
+        .unwrap_or_else(|| sea_orm::Values(Vec::new()));
+    sea_orm::sqlx::query_with(AssertSqlSafe(stmt.sql.as_str()), SqlxValues(values))
+}
+
+fn query_err(e: sea_orm::sqlx::Error) -> DbErr {
+    DbErr::Query(RuntimeErr::SqlxError(e.into()))
+}
+
+fn read_only() -> DbErr {
+    DbErr::Custom("a connection for reads only took a write".into())
+}
+
+#[async_trait::async_trait]
+impl ConnectionTrait for Reader<'_> {
+    fn get_database_backend(&self) -> DbBackend {
+        match self {
+            Reader::Pool(db) => db.get_database_backend(),
+            Reader::Held(_) => DbBackend::Postgres,
+        }
+    }
+
+    async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
+        match self {
+            Reader::Pool(db) => db.execute_raw(stmt).await,
+            Reader::Held(_) => Err(read_only()),
+        }
+    }
+
+    async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
+        match self {
+            Reader::Pool(db) => db.execute_unprepared(sql).await,
+            Reader::Held(_) => Err(read_only()),
+        }
+    }
+
+    async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
+        match self {
+            Reader::Pool(db) => db.query_one_raw(stmt).await,
+            Reader::Held(held) => held.query_one(stmt).await,
+        }
+    }
+
+    async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        match self {
+            Reader::Pool(db) => db.query_all_raw(stmt).await,
+            Reader::Held(held) => held.query_all(stmt).await,
+        }
+    }
+}
