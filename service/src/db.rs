@@ -20,7 +20,7 @@ const GENERIC_PLANS: &str = "force_generic_plan";
 /// statements a charge's worker sends itself, and a connection that just answered is alive.
 /// One that died since it answered fails its next statement, which errors like any other
 /// database failure (a request's error, a job left to its lease).
-const PING_IF_IDLE_FOR: Duration = Duration::from_secs(10);
+pub(crate) const PING_IF_IDLE_FOR: Duration = Duration::from_secs(10);
 
 /// Connects to the configured database. SQLite gets one connection, in WAL mode: SQLite
 /// has one writer at a time anyway, and a single connection makes every transaction

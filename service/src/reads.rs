@@ -9,9 +9,10 @@
 //! runs: when the statement fails, or the request is dropped half-way, the connection goes
 //! with it (closed) and a fresh one takes its place.
 use std::sync::Mutex;
+use std::time::Instant;
 
 use sea_orm::sqlx::postgres::{PgConnection, PgPool};
-use sea_orm::sqlx::{AssertSqlSafe, Postgres};
+use sea_orm::sqlx::{AssertSqlSafe, Connection, Postgres};
 use sea_orm::{
     ConnectionTrait, DatabaseConnection, DbBackend, DbErr, ExecResult, QueryResult, RuntimeErr,
     Statement,
@@ -19,11 +20,14 @@ use sea_orm::{
 use sea_query_sqlx::SqlxValues;
 use tokio::sync::{Semaphore, SemaphorePermit};
 
+use crate::db::PING_IF_IDLE_FOR;
+
 /// The held connections of one process.
 pub struct Reads {
     /// The pool they come from; none on SQLite, where reads share the pool's one connection.
     pool: Option<PgPool>,
-    idle: Mutex<Vec<PgConnection>>,
+    /// Each with when it came back.
+    idle: Mutex<Vec<(PgConnection, Instant)>>,
     /// At most this many are in use at once (the pool's size).
     slots: Semaphore,
 }
@@ -49,7 +53,16 @@ impl Reads {
             .acquire()
             .await
             .map_err(|_| DbErr::ConnectionAcquire(sea_orm::ConnAcquireErr::ConnectionClosed))?;
-        let conn = self.idle.lock().map(|mut idle| idle.pop()).unwrap_or(None);
+        let idle = self.idle.lock().map(|mut idle| idle.pop()).unwrap_or(None);
+        let conn = match idle {
+            // As the pool does (`db::PING_IF_IDLE_FOR`): one idle for long is checked first,
+            // so a connection the server closed meanwhile costs no request.
+            Some((mut conn, since)) if since.elapsed() >= PING_IF_IDLE_FOR => {
+                conn.ping().await.ok().map(|()| conn)
+            }
+            Some((conn, _)) => Some(conn),
+            None => None,
+        };
         Ok(Reader::Held(Held {
             reads: self,
             pool,
@@ -111,7 +124,7 @@ impl Drop for Held<'_> {
         if let Some(conn) = self.conn.get_mut().take()
             && let Ok(mut idle) = self.reads.idle.lock()
         {
-            idle.push(conn);
+            idle.push((conn, Instant::now()));
         }
     }
 }
