@@ -6,9 +6,9 @@ use service::ServiceError;
 use service::customers::{self, NewCustomer};
 use service::page::PageRequest;
 
-use super::PageInfo;
 use super::context::{caller, gateway, idempotent, parse_id};
 use super::errors::{UserError, graphql_error, split};
+use super::{EdgeCursor, PageInfo};
 
 pub struct Customer(pub customer::Model);
 
@@ -98,7 +98,7 @@ impl PaymentMethod {
 
 #[derive(SimpleObject)]
 pub struct CustomerEdge {
-    pub cursor: String,
+    pub cursor: EdgeCursor,
     pub node: Customer,
 }
 
@@ -177,7 +177,7 @@ impl CustomerQuery {
                 .items
                 .into_iter()
                 .map(|(c, node)| CustomerEdge {
-                    cursor: c.encode(),
+                    cursor: EdgeCursor(c),
                     node: Customer(node),
                 })
                 .collect(),

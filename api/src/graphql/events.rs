@@ -8,9 +8,9 @@ use service::page::PageRequest;
 use service::webhooks::{self, EndpointInput, EndpointUpdate};
 use uuid::Uuid;
 
-use super::PageInfo;
 use super::context::{caller, gateway, idempotent, parse_id};
 use super::errors::{UserError, graphql_error, split};
+use super::{EdgeCursor, PageInfo};
 
 pub struct Event(pub event::Model);
 
@@ -141,7 +141,7 @@ impl WebhookEndpoint {
 
 #[derive(SimpleObject)]
 pub struct EventEdge {
-    pub cursor: String,
+    pub cursor: EdgeCursor,
     pub node: Event,
 }
 
@@ -244,7 +244,7 @@ impl EventQuery {
                 .items
                 .into_iter()
                 .map(|(c, node)| EventEdge {
-                    cursor: c.encode(),
+                    cursor: EdgeCursor(c),
                     node: Event(node),
                 })
                 .collect(),

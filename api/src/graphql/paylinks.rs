@@ -7,11 +7,11 @@ use service::page::PageRequest;
 use service::paylinks::{self, ItemInput, PaylinkFilter, PaylinkInput, PaymentOption};
 use service::products::{self, ProductInput};
 
-use super::PageInfo;
 use super::context::{caller, gateway, idempotent, parse_id};
 use super::errors::{UserError, graphql_error, split};
 use super::payments::Payment;
 use super::scalars::Amount;
+use super::{EdgeCursor, PageInfo};
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
 pub enum PurchaseFlow {
@@ -315,7 +315,7 @@ pub struct ProductPayload {
 
 #[derive(SimpleObject)]
 pub struct PaylinkEdge {
-    pub cursor: String,
+    pub cursor: EdgeCursor,
     pub node: Paylink,
 }
 
@@ -381,7 +381,7 @@ impl PaylinkQuery {
                 .items
                 .into_iter()
                 .map(|(c, node)| PaylinkEdge {
-                    cursor: c.encode(),
+                    cursor: EdgeCursor(c),
                     node: Paylink(node),
                 })
                 .collect(),

@@ -11,11 +11,11 @@ use service::payments::{
 use service::{ServiceError, status};
 use uuid::Uuid;
 
-use super::PageInfo;
 use super::context::{caller, gateway, idempotent, parse_id};
 use super::errors::{UserError, graphql_error, split};
 use super::payment_columns;
 use super::scalars::Amount;
+use super::{EdgeCursor, PageInfo};
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
 #[graphql(remote = "service::status::PaymentStatus")]
@@ -406,7 +406,7 @@ pub struct ChargeAttempt {
 
 #[derive(SimpleObject)]
 pub struct PaymentEdge {
-    pub cursor: String,
+    pub cursor: EdgeCursor,
     pub node: Payment,
 }
 
@@ -601,7 +601,7 @@ impl PaymentQuery {
                 .items
                 .into_iter()
                 .map(|(c, node)| PaymentEdge {
-                    cursor: c.encode(),
+                    cursor: EdgeCursor(c),
                     node: Payment(node),
                 })
                 .collect(),
