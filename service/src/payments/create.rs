@@ -505,9 +505,13 @@ pub async fn charge_customer(
         super::charge_or_authorize(input.capture_method == CaptureMethod::Manual);
     // The card is read before the writes, as it was inside their transaction: removing a
     // card takes no lock a charge could wait on, so a charge racing a removal may go ahead.
-    let method =
-        customers::usable_method(&gw.db, caller, input.customer_id, input.payment_method_id)
-            .await?;
+    let method = customers::usable_method(
+        &gw.read().await?,
+        caller,
+        input.customer_id,
+        input.payment_method_id,
+    )
+    .await?;
     let mut writes = Writes::new();
     let p = new_payment(
         &mut writes,
