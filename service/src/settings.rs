@@ -41,7 +41,9 @@ pub struct Settings {
     /// Jobs run at once by one worker process (`PAYGATE_WORKER_CONCURRENCY`).
     pub worker_concurrency: usize,
     /// Database connections per process (`PAYGATE_DATABASE_POOL`, default
-    /// [`default_database_pool`]); SQLite always uses one writer connection.
+    /// [`default_database_pool`]) in the pool, for transactions and writes; on PostgreSQL
+    /// up to as many again are held for plain reads (`reads`). SQLite always uses one
+    /// writer connection.
     pub database_pool: u32,
     /// The URL buyers and GraphiQL users reach the API at (`PAYGATE_PUBLIC_URL`).
     pub public_url: String,
