@@ -14,13 +14,13 @@ use std::time::Instant;
 use sea_orm::sqlx::postgres::{PgConnection, PgPool};
 use sea_orm::sqlx::{AssertSqlSafe, Connection, Postgres};
 use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DbBackend, DbErr, ExecResult, QueryResult, RuntimeErr,
-    Statement,
+    ConnAcquireErr, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, ExecResult, QueryResult,
+    RuntimeErr, Statement,
 };
 use sea_query_sqlx::SqlxValues;
 use tokio::sync::{Semaphore, SemaphorePermit};
 
-use crate::db::PING_IF_IDLE_FOR;
+use crate::db::{ACQUIRE_TIMEOUT, PING_IF_IDLE_FOR};
 
 /// The held connections of one process.
 pub struct Reads {
@@ -48,11 +48,11 @@ impl Reads {
         let Some(pool) = &self.pool else {
             return Ok(Reader::Pool(db));
         };
-        let slot = self
-            .slots
-            .acquire()
-            .await
-            .map_err(|_| DbErr::ConnectionAcquire(sea_orm::ConnAcquireErr::ConnectionClosed))?;
+        let slot = match tokio::time::timeout(ACQUIRE_TIMEOUT, self.slots.acquire()).await {
+            Ok(Ok(slot)) => slot,
+            Ok(Err(_)) => return Err(DbErr::ConnectionAcquire(ConnAcquireErr::ConnectionClosed)),
+            Err(_) => return Err(DbErr::ConnectionAcquire(ConnAcquireErr::Timeout)),
+        };
         let idle = self.idle.lock().map(|mut idle| idle.pop()).unwrap_or(None);
         let conn = match idle {
             // As the pool does (`db::PING_IF_IDLE_FOR`): one idle for long is checked first,

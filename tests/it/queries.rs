@@ -99,7 +99,7 @@ on_both_backends!(a_payment_shows_items_operations_and_history);
 async fn payments_read_by_position_equal_payments_read_by_name(app: TestApp) {
     use chrono::Duration;
     use entity::payment;
-    use sea_orm::{ActiveModelTrait, EntityTrait, IntoActiveModel};
+    use sea_orm::EntityTrait;
     use service::merchants::Caller;
     use service::page::PageRequest;
     use service::payments::{self, PaymentFilter};
@@ -133,12 +133,7 @@ async fn payments_read_by_position_equal_payments_read_by_name(app: TestApp) {
         ..full.clone()
     };
     for row in [&full, &empty] {
-        row.clone()
-            .into_active_model()
-            .reset_all()
-            .insert(&app.gw.db)
-            .await
-            .expect("insert the payment");
+        insert_payment(&app, row).await;
     }
     let caller = Caller::system(merchant_id, "test");
     for row in [&full, &empty] {
@@ -164,6 +159,18 @@ async fn payments_read_by_position_equal_payments_read_by_name(app: TestApp) {
     assert_eq!(listed, vec![full, empty], "newest first, as stored");
 }
 on_both_backends!(payments_read_by_position_equal_payments_read_by_name);
+
+/// Stores `payment` as it is, every column as set.
+async fn insert_payment(app: &TestApp, payment: &entity::payment::Model) {
+    use sea_orm::{ActiveModelTrait, IntoActiveModel};
+    payment
+        .clone()
+        .into_active_model()
+        .reset_all()
+        .insert(&app.gw.db)
+        .await
+        .expect("insert the payment");
+}
 
 async fn test_merchant(app: &TestApp) -> uuid::Uuid {
     use sea_orm::EntityTrait;
@@ -290,15 +297,9 @@ async fn postgres_connections_plan_prepared_statements_once() {
 /// the API): every field of `Payment`, asked for alone in a page (and through fragments),
 /// answers what it answers on the whole payment read by `payment(id)`.
 async fn each_field_of_a_page_of_payments_equals_the_whole_payments(app: TestApp) {
-    use sea_orm::{ActiveModelTrait, IntoActiveModel};
     let merchant_id = test_merchant(&app).await;
     let full = every_column_set(merchant_id, service::db::now());
-    full.clone()
-        .into_active_model()
-        .reset_all()
-        .insert(&app.gw.db)
-        .await
-        .expect("insert the payment");
+    insert_payment(&app, &full).await;
     let id = full.id.to_string();
     let fields = selections_of(&app, "Payment").await;
     assert!(fields.len() > 40, "every field of Payment: {fields:?}");
