@@ -88,7 +88,7 @@ pub async fn list(
         .add(customer::Column::MerchantId.eq(caller.merchant_id))
         .add(customer::Column::Mode.eq(caller.mode.as_str()));
     crate::page::keyset::<customer::Entity>(
-        &gw.read().await?,
+        &gw.autocommit().await?,
         cond,
         crate::page::Order::newest_first(customer::Column::CreatedAt, customer::Column::Id),
         page,

@@ -16,7 +16,7 @@ use crate::settings::Settings;
 const GENERIC_PLANS: &str = "force_generic_plan";
 
 /// How long a statement waits for a connection before it fails (pooled or held, see
-/// `reads`): under overload a request answers an error rather than wait without end.
+/// `autocommit`): under overload a request answers an error rather than wait without end.
 pub(crate) const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A pooled connection idle for this long is pinged before it is handed out. One in steady

@@ -119,7 +119,7 @@ pub async fn list(
         cond = cond.add(event::Column::PaymentId.eq(p));
     }
     crate::page::keyset::<event::Entity>(
-        &gw.read().await?,
+        &gw.autocommit().await?,
         cond,
         crate::page::Order::newest_first(event::Column::CreatedAt, event::Column::Id),
         page,

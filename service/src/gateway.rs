@@ -7,12 +7,12 @@ use sea_orm::{DatabaseConnection, EntityTrait};
 use uuid::Uuid;
 
 use crate::acquirer::{Acquirer, HttpAcquirer};
+use crate::autocommit::{Autocommit, Connections};
 use crate::bus::Bus;
 use crate::error::{Result, ServiceError};
 use crate::jobs;
 use crate::merchants::KeyCache;
 use crate::queue::JobQueue;
-use crate::reads::{Reader, Reads};
 use crate::secrets::MasterKey;
 use crate::settings::Settings;
 
@@ -28,8 +28,8 @@ pub struct Gateway {
     pub http: reqwest::Client,
     /// API keys checked a moment ago.
     pub keys: Arc<KeyCache>,
-    /// Connections for plain reads (see `reads`).
-    pub reads: Arc<Reads>,
+    /// Connections for statements outside a transaction (see `autocommit`).
+    pub held: Arc<Connections>,
 }
 
 impl Gateway {
@@ -59,7 +59,7 @@ impl Gateway {
             .user_agent("Paygate-Webhooks/1")
             .build()
             .map_err(|e| ServiceError::Config(format!("webhook client: {e}")))?;
-        let reads = Reads::new(&db, settings.database_pool);
+        let held = Connections::new(&db, settings.database_pool);
         Ok(Gateway {
             db,
             queue,
@@ -69,13 +69,15 @@ impl Gateway {
             bus,
             http,
             keys: Arc::new(KeyCache::new(settings_key_ttl)),
-            reads: Arc::new(reads),
+            held: Arc::new(held),
         })
     }
 
-    /// A connection for statements outside a transaction that only read.
-    pub async fn read(&self) -> Result<Reader<'_>> {
-        Ok(self.reads.get(&self.db).await?)
+    /// A connection for statements that stand alone, outside any transaction: reads, and
+    /// writes that are one atomic statement. Take it for one statement (or a few in a row),
+    /// never while waiting for another.
+    pub async fn autocommit(&self) -> Result<Autocommit<'_>> {
+        Ok(self.held.get(&self.db).await?)
     }
 
     /// Pushes a committed job inserted as handed out ([`jobs::insert_dispatched`]); the

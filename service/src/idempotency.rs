@@ -6,6 +6,8 @@
 //! The claim is completed inside the transaction that makes the change, so a crash can never
 //! leave a change without its recorded answer (or an answer without its change).
 use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use chrono::Utc;
@@ -21,6 +23,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::error::{Result, ServiceError};
+use crate::gateway::Gateway;
 use crate::merchants::Caller;
 use crate::writes::Writes;
 
@@ -94,9 +97,18 @@ impl<T> Answer for WithRow<T> {
 #[derive(Clone, Debug)]
 pub struct Claim {
     id: Uuid,
+    /// Set once the answer is written with the change, so [`run`] need not write it again.
+    completed: Arc<AtomicBool>,
 }
 
 impl Claim {
+    fn new(id: Uuid) -> Claim {
+        Claim {
+            id,
+            completed: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
     /// Replaces a recorded answer (a change that grew a second step after its first
     /// transaction, such as the paylink of a failed charge).
     pub async fn overwrite(&self, conn: &impl ConnectionTrait, value: &Value) -> Result<()> {
@@ -119,10 +131,18 @@ impl Claim {
                 value: value.clone(),
             },
         )
-        .await
+        .await?;
+        self.completed.store(true, Ordering::Relaxed);
+        Ok(())
     }
 
-    /// The update of [`Claim::complete`], for the change's batch of [`Writes`].
+    /// Says that a batch holding [`Claim::complete_statement`] committed.
+    pub fn committed(&self) {
+        self.completed.store(true, Ordering::Relaxed);
+    }
+
+    /// The update of [`Claim::complete`], for the change's batch of [`Writes`]; call
+    /// [`Claim::committed`] once the batch has.
     pub fn complete_statement(&self, value: &Value) -> Result<UpdateStatement> {
         store_statement(
             self.id,
@@ -162,7 +182,7 @@ enum Begin {
 }
 
 async fn begin(
-    db: &DatabaseConnection,
+    gw: &Gateway,
     caller: &Caller,
     key: &str,
     operation: &str,
@@ -170,6 +190,9 @@ async fn begin(
 ) -> Result<Begin> {
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
+        // Each step is a statement of its own; the connection is given back before a pause.
+        let conn = gw.autocommit().await?;
+        let db = &conn;
         let now = Utc::now();
         let row = idempotency_key::ActiveModel {
             id: Set(Uuid::now_v7()),
@@ -185,7 +208,7 @@ async fn begin(
             expires_at: Set(now + RETENTION),
         };
         match row.insert(db).await {
-            Ok(row) => return Ok(Begin::Fresh(Claim { id: row.id })),
+            Ok(row) => return Ok(Begin::Fresh(Claim::new(row.id))),
             Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {}
             Err(e) => return Err(e.into()),
         }
@@ -227,12 +250,13 @@ async fn begin(
                 .exec(db)
                 .await?;
             if taken.rows_affected == 1 {
-                return Ok(Begin::Fresh(Claim { id: existing.id }));
+                return Ok(Begin::Fresh(Claim::new(existing.id)));
             }
         }
         if tokio::time::Instant::now() >= deadline {
             return Err(ServiceError::IdempotencyInProgress);
         }
+        drop(conn);
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -241,7 +265,7 @@ async fn begin(
 /// it inside its transaction; a client error it returns is stored and replayed too. An
 /// internal or retryable error frees the key so the client may try again.
 pub async fn run<F, Fut, A>(
-    db: &DatabaseConnection,
+    gw: &Gateway,
     caller: &Caller,
     key: Option<&str>,
     operation: &str,
@@ -263,7 +287,7 @@ where
         ));
     }
     let hash = request_hash(operation, input);
-    let claim = match begin(db, caller, key, operation, &hash).await? {
+    let claim = match begin(gw, caller, key, operation, &hash).await? {
         Begin::Replay(Stored::Ok { value }) => return Ok(A::replayed(value)),
         Begin::Replay(Stored::Err {
             code,
@@ -293,7 +317,10 @@ where
         Begin::Fresh(claim) => claim,
     };
     let id = claim.id;
+    let completed = claim.completed.clone();
     match f(Some(claim)).await {
+        // The usual way: the answer committed with the change.
+        Ok(answer) if completed.load(Ordering::Relaxed) => Ok(answer),
         Ok(answer) => {
             // Completes the claim if `f` had no transaction to complete it in.
             let json = serde_json::to_value(Stored::Ok {
@@ -305,18 +332,23 @@ where
                 .col_expr(idempotency_key::Column::Response, Expr::value(json))
                 .filter(idempotency_key::Column::Id.eq(id))
                 .filter(idempotency_key::Column::State.eq(IN_PROGRESS))
-                .exec(db)
+                .exec(&gw.autocommit().await?)
                 .await?;
             Ok(answer)
         }
         Err(e) if e.is_internal() || matches!(e, ServiceError::OperationInProgress) => {
             // Nothing was changed (the change and the claim commit together): free the key.
-            if let Err(del) = idempotency_key::Entity::delete_many()
-                .filter(idempotency_key::Column::Id.eq(id))
-                .filter(idempotency_key::Column::State.eq(IN_PROGRESS))
-                .exec(db)
-                .await
-            {
+            let freed = match gw.autocommit().await {
+                Ok(db) => idempotency_key::Entity::delete_many()
+                    .filter(idempotency_key::Column::Id.eq(id))
+                    .filter(idempotency_key::Column::State.eq(IN_PROGRESS))
+                    .exec(&db)
+                    .await
+                    .map(|_| ())
+                    .map_err(ServiceError::from),
+                Err(e) => Err(e),
+            };
+            if let Err(del) = freed {
                 tracing::warn!(error = %del, "could not free an idempotency key");
             }
             Err(e)
@@ -334,7 +366,7 @@ where
                 message: e.public_message(),
                 more,
             };
-            store(db, id, &stored).await?;
+            store(&gw.autocommit().await?, id, &stored).await?;
             Err(e)
         }
     }

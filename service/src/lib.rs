@@ -1,6 +1,7 @@
 //! The Paygate domain: money, the payment state machine, operations, idempotency, the
 //! acquirer client, the job outbox and queue. Resolvers and job handlers stay thin over it.
 pub mod acquirer;
+pub mod autocommit;
 pub mod bus;
 pub mod checkout;
 pub mod codes;
@@ -19,7 +20,6 @@ pub mod paylinks;
 pub mod payments;
 pub mod products;
 pub mod queue;
-pub mod reads;
 pub mod secrets;
 pub mod settings;
 pub mod status;

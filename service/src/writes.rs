@@ -15,10 +15,11 @@ use sea_orm::sea_query::{
     WithClause,
 };
 use sea_orm::{
-    ActiveModelTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, Iterable,
-    QueryResult, Statement, TransactionTrait,
+    ActiveModelTrait, ConnectionTrait, DbBackend, EntityTrait, Iterable, QueryResult, Statement,
+    TransactionTrait,
 };
 
+use crate::autocommit::Autocommit;
 use crate::error::{Result, ServiceError};
 
 #[derive(Clone, Debug, Default)]
@@ -107,14 +108,17 @@ impl Writes {
 
     /// Runs the writes as one atomic unit, outside any transaction: one statement on
     /// PostgreSQL, a transaction of its own elsewhere.
-    pub async fn commit(self, db: &DatabaseConnection) -> Result<()> {
-        if self.0.len() < 2 || self.as_one_statement(db.get_database_backend()) {
-            return self.run(db).await;
+    pub async fn commit(self, conn: &Autocommit<'_>) -> Result<()> {
+        if let Autocommit::Pool(db) = conn
+            && self.0.len() > 1
+            && !self.as_one_statement(db.get_database_backend())
+        {
+            let txn = db.begin().await?;
+            self.run(&txn).await?;
+            txn.commit().await?;
+            return Ok(());
         }
-        let txn = db.begin().await?;
-        self.run(&txn).await?;
-        txn.commit().await?;
-        Ok(())
+        self.run(conn).await
     }
 
     /// Whether the writes go as one statement of `WITH` clauses: on PostgreSQL, when there

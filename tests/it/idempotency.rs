@@ -71,3 +71,40 @@ async fn concurrent_duplicates_run_once(app: TestApp) {
     assert_eq!(app.acquirer_effects().await, 1);
 }
 on_both_backends!(concurrent_duplicates_run_once);
+
+/// A change that commits without the key (adding a card) still has its answer recorded with
+/// the key once it is done: the repeat answers the same card, and no second card is stored.
+async fn a_key_is_completed_after_a_change_that_did_not_complete_it(app: TestApp) {
+    let c = app.create_customer().await;
+    let add = || {
+        app.gql(
+            "mutation($i: AddTestCardInput!) { addTestCard(input: $i) { paymentMethod { id } errors { code } } }",
+            json!({"i": {"customerId": c, "number": "4242424242424242", "expMonth": 12, "expYear": 2030, "idempotencyKey": "card-1"}}),
+        )
+    };
+    let first = add().await;
+    let again = tokio::time::timeout(std::time::Duration::from_secs(5), add())
+        .await
+        .expect("the repeat answers at once, not after waiting for the key");
+    let id = first["addTestCard"]["paymentMethod"]["id"].as_str();
+    assert!(id.is_some(), "{first}");
+    assert_eq!(
+        again["addTestCard"]["paymentMethod"]["id"].as_str(),
+        id,
+        "{again}"
+    );
+    let cards = app
+        .gql(
+            "query($id: ID!) { customer(id: $id) { paymentPreferences { paymentMethods { id } } } }",
+            json!({"id": c}),
+        )
+        .await;
+    assert_eq!(
+        cards["customer"]["paymentPreferences"]["paymentMethods"]
+            .as_array()
+            .map(Vec::len),
+        Some(1),
+        "{cards}"
+    );
+}
+on_both_backends!(a_key_is_completed_after_a_change_that_did_not_complete_it);

@@ -388,60 +388,100 @@ async fn selections_of(app: &TestApp, name: &str) -> Vec<String> {
         .collect()
 }
 
-/// Plain reads on PostgreSQL go through connections held out of sqlx's pool
-/// (`service::reads`), which go back to their list with no round trip. A connection is
-/// reused after a read that finished, and never after one that did not: a read dropped
-/// half-way or a failed statement costs its connection, and the next read gets a fresh one.
+/// Statements outside a transaction on PostgreSQL go through connections held out of sqlx's
+/// pool (`service::autocommit`), which go back to their list with no round trip. A
+/// connection is reused after a statement that finished, and never after one that did not: a
+/// statement dropped half-way or a failed one costs its connection, and the next gets a
+/// fresh one. A write there commits on its own; transaction control is refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn held_read_connections_are_reused_only_after_a_read_that_finished() {
+async fn held_connections_are_reused_only_after_a_statement_that_finished() {
     use sea_orm::{ConnectionTrait, DbBackend, Statement};
-    use service::reads::Reader;
+    use service::autocommit::Autocommit;
     let Some(app) = TestApp::on_postgres().await else {
         return;
     };
     fn sql(s: &str) -> Statement {
         Statement::from_string(DbBackend::Postgres, s)
     }
-    async fn backend(reader: &Reader<'_>) -> i32 {
-        let row = reader
+    async fn backend(conn: &Autocommit<'_>) -> i32 {
+        let row = conn
             .query_one_raw(sql("SELECT pg_backend_pid() AS pid"))
             .await
             .expect("read")
             .expect("a row");
         row.try_get::<i32>("", "pid").expect("pid")
     }
-    let first = backend(&app.gw.read().await.unwrap()).await;
-    let again = backend(&app.gw.read().await.unwrap()).await;
+    let first = backend(&app.gw.autocommit().await.unwrap()).await;
+    let again = backend(&app.gw.autocommit().await.unwrap()).await;
     assert_eq!(
         first, again,
-        "a connection is reused after a read that finished"
+        "a connection is reused after a statement that finished"
     );
 
-    let reader = app.gw.read().await.unwrap();
+    let held = app.gw.autocommit().await.unwrap();
     let cut = tokio::time::timeout(
         Duration::from_millis(200),
-        reader.query_one_raw(sql("SELECT pg_sleep(2)")),
+        held.query_one_raw(sql("SELECT pg_sleep(2)")),
     )
     .await;
-    assert!(cut.is_err(), "the read was cut short");
-    let after_cut = backend(&reader).await;
-    assert_ne!(after_cut, first, "a read cut short costs its connection");
+    assert!(cut.is_err(), "the statement was cut short");
+    let after_cut = backend(&held).await;
+    assert_ne!(
+        after_cut, first,
+        "a statement cut short costs its connection"
+    );
 
     assert!(
-        reader
-            .query_one_raw(sql("SELECT no_such_column"))
+        held.query_one_raw(sql("SELECT no_such_column"))
             .await
             .is_err()
     );
-    let after_error = backend(&reader).await;
-    assert_ne!(after_error, after_cut, "a failed read costs its connection");
+    let after_error = backend(&held).await;
+    assert_ne!(
+        after_error, after_cut,
+        "a failed statement costs its connection"
+    );
+
+    // A write commits on its own: the pool sees it before the held connection goes back.
+    let done = held
+        .execute_raw(sql(
+            "UPDATE merchants SET name = 'renamed by a standalone write' \
+             WHERE id = (SELECT id FROM merchants ORDER BY id LIMIT 1)",
+        ))
+        .await
+        .expect("a standalone write");
+    assert_eq!(done.rows_affected(), 1);
+    let seen = app
+        .gw
+        .db
+        .query_one_raw(sql(
+            "SELECT count(*) AS n FROM merchants WHERE name = 'renamed by a standalone write'",
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(seen.try_get::<i64>("", "n").unwrap(), 1);
+
+    for control in ["BEGIN", "  start transaction", "commit"] {
+        assert!(
+            held.execute_raw(sql(control)).await.is_err(),
+            "{control} is refused"
+        );
+    }
     assert!(
-        reader
-            .execute_unprepared("DELETE FROM payments")
+        held.execute_unprepared("DELETE FROM payments")
             .await
             .is_err(),
-        "a held connection takes no writes"
+        "raw SQL is refused"
     );
-    drop(reader);
-    assert_eq!(backend(&app.gw.read().await.unwrap()).await, after_error);
+    assert_eq!(
+        backend(&held).await,
+        after_error,
+        "refused statements cost nothing"
+    );
+    drop(held);
+    assert_eq!(
+        backend(&app.gw.autocommit().await.unwrap()).await,
+        after_error
+    );
 }

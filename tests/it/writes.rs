@@ -30,7 +30,10 @@ async fn a_batch_commits_whole_or_not_at_all(app: TestApp) {
     let mut writes = Writes::new();
     writes.add(jobs::insert_statement(&first));
     writes.add(jobs::insert_statement(&second));
-    writes.commit(&app.gw.db).await.expect("the batch commits");
+    writes
+        .commit(&app.gw.autocommit().await.unwrap())
+        .await
+        .expect("the batch commits");
     assert_eq!(jobs_count(&app).await, before + 2);
     for row in [&first, &second] {
         let stored = entity::job::Entity::find_by_id(row.id)
@@ -47,7 +50,10 @@ async fn a_batch_commits_whole_or_not_at_all(app: TestApp) {
     writes.add(jobs::insert_statement(&third));
     writes.add(jobs::insert_statement(&first));
     assert!(
-        writes.commit(&app.gw.db).await.is_err(),
+        writes
+            .commit(&app.gw.autocommit().await.unwrap())
+            .await
+            .is_err(),
         "a duplicate key fails"
     );
     assert_eq!(

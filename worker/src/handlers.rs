@@ -37,7 +37,7 @@ pub async fn run_job(gw: &Gateway, job: JobRef) -> service::Result<()> {
         }
         return Ok(());
     }
-    let Some(row) = jobs::get(&gw.db, job.job_id).await? else {
+    let Some(row) = jobs::get(&gw.autocommit().await?, job.job_id).await? else {
         return Ok(());
     };
     if row.status != jobs::DISPATCHED || row.dispatches != job.dispatch {
@@ -92,7 +92,7 @@ type Called = Option<Option<entity::payment::Model>>;
 /// Sends the operation to the acquirer and records what came of it.
 async fn call(gw: &Gateway, job: Job<'_>, operation_id: Uuid) -> service::Result<Called> {
     let Some(pending) = payments::operation_request(gw, operation_id).await? else {
-        jobs::finish(&gw.db, job.id()).await?;
+        jobs::finish(&gw.autocommit().await?, job.id()).await?;
         return Ok(Some(None));
     };
     call_pending(gw, job, &pending).await
@@ -123,7 +123,7 @@ async fn call_pending(
                 tracing::info!(%operation_id, error = %e, "acquirer answer not known yet; will ask again");
                 let row = match job {
                     Job::Row(row) => row.clone(),
-                    Job::Ref(job) => match jobs::get(&gw.db, job.job_id).await? {
+                    Job::Ref(job) => match jobs::get(&gw.autocommit().await?, job.job_id).await? {
                         // Only the current hand-out reschedules the job.
                         Some(row)
                             if row.status == jobs::DISPATCHED && row.dispatches == job.dispatch =>
@@ -149,7 +149,7 @@ async fn call_pending(
 
 async fn resolve(gw: &Gateway, row: &job::Model, operation_id: Uuid) -> service::Result<()> {
     let Some(pending) = payments::operation_request(gw, operation_id).await? else {
-        return jobs::finish(&gw.db, row.id).await;
+        return jobs::finish(&gw.autocommit().await?, row.id).await;
     };
     match gw.acquirer.lookup(&operation_id.to_string()).await {
         Ok(Lookup::Done(answer)) => payments::settle(gw, &pending, row.id, &answer)

@@ -19,7 +19,7 @@ pub async fn fan_out(gw: &Gateway, row: &job::Model, event_id: Uuid) -> service:
 
 pub async fn deliver(gw: &Gateway, row: &job::Model, delivery_id: Uuid) -> service::Result<()> {
     let Some((_, endpoint, ev)) = webhooks::delivery_to_send(gw, delivery_id).await? else {
-        return service::jobs::finish(&gw.db, row.id).await;
+        return service::jobs::finish(&gw.autocommit().await?, row.id).await;
     };
     if !endpoint.enabled || endpoint.deleted_at.is_some() {
         return webhooks::abandon(gw, row, delivery_id, "the endpoint is disabled or deleted")

@@ -50,5 +50,5 @@ where
         .map_err(|_| ServiceError::Unauthenticated)?;
     let header = ctx.data_opt::<IdempotencyHeader>().map(|h| h.0.as_str());
     let input = serde_json::to_value(input).map_err(|e| ServiceError::Internal(e.to_string()))?;
-    idempotency::run(&gw.db, caller, key.or(header), operation, &input, f).await
+    idempotency::run(gw, caller, key.or(header), operation, &input, f).await
 }

@@ -431,7 +431,7 @@ pub async fn list(
         cond = cond.add(paylink::Column::ClientReference.eq(r.clone()));
     }
     crate::page::keyset::<paylink::Entity>(
-        &gw.read().await?,
+        &gw.autocommit().await?,
         cond,
         crate::page::Order::newest_first(paylink::Column::CreatedAt, paylink::Column::Id),
         page,

@@ -367,10 +367,13 @@ async fn commit_new(
     claim: Option<Claim>,
 ) -> Result<serde_json::Value> {
     let value = super::answer(payment_id);
-    if let Some(claim) = claim {
+    if let Some(claim) = &claim {
         writes.add(claim.complete_statement(&value)?);
     }
-    writes.commit(&gw.db).await?;
+    writes.commit(&gw.autocommit().await?).await?;
+    if let Some(claim) = claim {
+        claim.committed();
+    }
     Ok(value)
 }
 
@@ -442,9 +445,11 @@ pub async fn create_payment(
     };
     let due = due_date(&input)?;
     if let Some(id) = input.customer_id {
-        customers::get(&gw.db, caller, id).await.map_err(|_| {
-            ServiceError::invalid("CUSTOMER_NOT_FOUND", &["customerId"], "no such customer")
-        })?;
+        customers::get(&gw.autocommit().await?, caller, id)
+            .await
+            .map_err(|_| {
+                ServiceError::invalid("CUSTOMER_NOT_FOUND", &["customerId"], "no such customer")
+            })?;
     }
     let mut writes = Writes::new();
     let p = new_payment(
@@ -506,7 +511,7 @@ pub async fn charge_customer(
     // The card is read before the writes, as it was inside their transaction: removing a
     // card takes no lock a charge could wait on, so a charge racing a removal may go ahead.
     let method = customers::usable_method(
-        &gw.read().await?,
+        &gw.autocommit().await?,
         caller,
         input.customer_id,
         input.payment_method_id,

@@ -66,7 +66,7 @@ pub async fn operation_request(gw: &Gateway, operation_id: Uuid) -> Result<Optio
         .and_where(Expr::col((operation::Entity, O::Id)).eq(operation_id))
         .to_owned();
     let row = gw
-        .read()
+        .autocommit()
         .await?
         .query_one(&query)
         .await?

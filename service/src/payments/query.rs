@@ -13,7 +13,7 @@ use crate::status::PaymentStatus;
 
 /// The caller's payment, or NOT_FOUND (also for another merchant's or mode's payment).
 pub async fn get(gw: &Gateway, caller: &Caller, id: Uuid) -> Result<payment::Model> {
-    row::first(payment::Entity::find_by_id(id), &gw.read().await?)
+    row::first(payment::Entity::find_by_id(id), &gw.autocommit().await?)
         .await?
         .filter(|row| caller.owns(row.merchant_id, &row.mode))
         .ok_or(ServiceError::NotFound)
@@ -83,7 +83,7 @@ pub async fn list(
         created: payment::Column::CreatedAt,
         id: payment::Column::Id,
     };
-    let rows = crate::page::keyset_of(&gw.read().await?, select, cond, order, page, |res| {
+    let rows = crate::page::keyset_of(&gw.autocommit().await?, select, cond, order, page, |res| {
         row::only(res, columns)
     })
     .await?;
@@ -97,7 +97,7 @@ pub async fn items(gw: &Gateway, payment_id: Uuid) -> Result<Vec<payment_item::M
     Ok(payment_item::Entity::find()
         .filter(payment_item::Column::PaymentId.eq(payment_id))
         .order_by_asc(payment_item::Column::Position)
-        .all(&gw.read().await?)
+        .all(&gw.autocommit().await?)
         .await?)
 }
 
@@ -107,7 +107,7 @@ pub async fn operations(gw: &Gateway, payment_id: Uuid) -> Result<Vec<operation:
         .filter(operation::Column::PaymentId.eq(payment_id))
         .order_by_asc(operation::Column::CreatedAt)
         .order_by_asc(operation::Column::Id)
-        .all(&gw.read().await?)
+        .all(&gw.autocommit().await?)
         .await?)
 }
 
@@ -116,6 +116,6 @@ pub async fn status_history(gw: &Gateway, payment_id: Uuid) -> Result<Vec<status
         .filter(status_history::Column::PaymentId.eq(payment_id))
         .order_by_asc(status_history::Column::At)
         .order_by_asc(status_history::Column::Id)
-        .all(&gw.read().await?)
+        .all(&gw.autocommit().await?)
         .await?)
 }

@@ -114,7 +114,9 @@ async fn settle_at_once(
     }
     writes.add(insert_if(moved.event, go)?);
     let answered = Query::select().expr(Expr::val(1)).from(pending).to_owned();
-    let settled = writes.run_guarded(&gw.db, guards, answered).await?;
+    let settled = writes
+        .run_guarded(&gw.autocommit().await?, guards, answered)
+        .await?;
     Ok((!settled.is_empty()).then_some(moved.updated))
 }
 

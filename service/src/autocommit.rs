@@ -1,13 +1,16 @@
-//! Connections held for plain reads on PostgreSQL: statements outside any transaction.
+//! Connections held for statements that stand alone on PostgreSQL: each outside any
+//! transaction, so the server commits it on its own (autocommit). Reads, and writes that are
+//! one atomic statement (a batch of [`crate::writes::Writes`], a guarded settling).
 //!
 //! sqlx's pool makes a round trip to the server every time it takes a connection back (a
 //! `Sync`, then it waits for `ReadyForQuery`), to flush what a dropped transaction may have
 //! left behind: about a tenth of `serve`'s CPU on a page of payments (perf, list
-//! benchmark), and a message for PostgreSQL to answer too. A read that finished leaves
-//! nothing behind, so these connections, once taken out of the pool, go back to a list of
-//! their own with no round trip. A connection is taken out of its slot while its statement
-//! runs: when the statement fails, or the request is dropped half-way, the connection goes
-//! with it (closed) and a fresh one takes its place.
+//! benchmark), and a message for PostgreSQL to answer too. A statement that finished outside
+//! a transaction leaves nothing behind, so these connections, once taken out of the pool, go
+//! back to a list of their own with no round trip. A connection is taken out of its slot
+//! while its statement runs: when the statement fails, or the request is dropped half-way,
+//! the connection goes with it (closed) and a fresh one takes its place. Transactions never
+//! run here: they stay on the pool, which cleans up after them.
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -23,8 +26,8 @@ use tokio::sync::{Semaphore, SemaphorePermit};
 use crate::db::{ACQUIRE_TIMEOUT, PING_IF_IDLE_FOR};
 
 /// The held connections of one process.
-pub struct Reads {
-    /// The pool they come from; none on SQLite, where reads share the pool's one connection.
+pub struct Connections {
+    /// The pool they come from; none on SQLite, where statements go to the pool itself.
     pool: Option<PgPool>,
     /// Each with when it came back.
     idle: Mutex<Vec<(PgConnection, Instant)>>,
@@ -32,21 +35,23 @@ pub struct Reads {
     slots: Semaphore,
 }
 
-impl Reads {
-    pub fn new(db: &DatabaseConnection, size: u32) -> Reads {
+impl Connections {
+    pub fn new(db: &DatabaseConnection, size: u32) -> Connections {
         let pool = (db.get_database_backend() == DbBackend::Postgres)
             .then(|| db.get_postgres_connection_pool().clone());
-        Reads {
+        Connections {
             pool,
             idle: Mutex::new(Vec::new()),
             slots: Semaphore::new(size.max(1) as usize),
         }
     }
 
-    /// A connection for reads: a held one on PostgreSQL, `db` itself elsewhere.
-    pub async fn get<'a>(&'a self, db: &'a DatabaseConnection) -> Result<Reader<'a>, DbErr> {
+    /// A connection for standalone statements: a held one on PostgreSQL, `db` itself
+    /// elsewhere. Hold one at a time per task: a task that waits for a second while holding
+    /// the first could wait on itself when all slots are taken.
+    pub async fn get<'a>(&'a self, db: &'a DatabaseConnection) -> Result<Autocommit<'a>, DbErr> {
         let Some(pool) = &self.pool else {
-            return Ok(Reader::Pool(db));
+            return Ok(Autocommit::Pool(db));
         };
         let slot = match tokio::time::timeout(ACQUIRE_TIMEOUT, self.slots.acquire()).await {
             Ok(Ok(slot)) => slot,
@@ -63,8 +68,8 @@ impl Reads {
             Some((conn, _)) => Some(conn),
             None => None,
         };
-        Ok(Reader::Held(Held {
-            reads: self,
+        Ok(Autocommit::Held(Held {
+            set: self,
             pool,
             conn: tokio::sync::Mutex::new(conn),
             _slot: slot,
@@ -72,14 +77,15 @@ impl Reads {
     }
 }
 
-/// A connection to read through (see [`Reads::get`]).
-pub enum Reader<'a> {
+/// A connection for statements that stand alone (see [`Connections::get`]).
+pub enum Autocommit<'a> {
+    /// SQLite: the pool itself, where a batch of writes takes a transaction of its own.
     Pool(&'a DatabaseConnection),
     Held(Held<'a>),
 }
 
 pub struct Held<'a> {
-    reads: &'a Reads,
+    set: &'a Connections,
     pool: &'a PgPool,
     conn: tokio::sync::Mutex<Option<PgConnection>>,
     _slot: SemaphorePermit<'a>,
@@ -100,6 +106,7 @@ impl Held<'_> {
     }
 
     async fn query_all(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        standalone(&stmt.sql)?;
         let mut slot = self.conn.lock().await;
         let mut conn = self.take(&mut slot).await?;
         let rows = query(&stmt).fetch_all(&mut conn).await.map_err(query_err)?;
@@ -108,6 +115,7 @@ impl Held<'_> {
     }
 
     async fn query_one(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
+        standalone(&stmt.sql)?;
         let mut slot = self.conn.lock().await;
         let mut conn = self.take(&mut slot).await?;
         let row = query(&stmt)
@@ -117,12 +125,21 @@ impl Held<'_> {
         *slot = Some(conn);
         Ok(row.map(QueryResult::from))
     }
+
+    async fn execute(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
+        standalone(&stmt.sql)?;
+        let mut slot = self.conn.lock().await;
+        let mut conn = self.take(&mut slot).await?;
+        let done = query(&stmt).execute(&mut conn).await.map_err(exec_err)?;
+        *slot = Some(conn);
+        Ok(ExecResult::from(done))
+    }
 }
 
 impl Drop for Held<'_> {
     fn drop(&mut self) {
         if let Some(conn) = self.conn.get_mut().take()
-            && let Ok(mut idle) = self.reads.idle.lock()
+            && let Ok(mut idle) = self.set.idle.lock()
         {
             idle.push((conn, Instant::now()));
         }
@@ -141,44 +158,73 @@ fn query_err(e: sea_orm::sqlx::Error) -> DbErr {
     DbErr::Query(RuntimeErr::SqlxError(e.into()))
 }
 
-fn read_only() -> DbErr {
-    DbErr::Custom("a connection for reads only took a write".into())
+fn exec_err(e: sea_orm::sqlx::Error) -> DbErr {
+    DbErr::Exec(RuntimeErr::SqlxError(e.into()))
+}
+
+/// Refuses transaction control: a held connection goes back to its list with no clean-up,
+/// so it must never be left inside a transaction.
+fn standalone(sql: &str) -> Result<(), DbErr> {
+    let first = sql
+        .trim_start()
+        .split(|c: char| !c.is_ascii_alphabetic())
+        .next();
+    let control = [
+        "BEGIN",
+        "START",
+        "COMMIT",
+        "END",
+        "ROLLBACK",
+        "ABORT",
+        "SAVEPOINT",
+        "RELEASE",
+    ];
+    match first {
+        Some(word) if control.iter().any(|c| c.eq_ignore_ascii_case(word)) => Err(DbErr::Custom(
+            format!("{word}: transactions do not run on a connection for standalone statements"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn no_raw_sql() -> DbErr {
+    DbErr::Custom("a connection for standalone statements takes built statements only".into())
 }
 
 #[async_trait::async_trait]
-impl ConnectionTrait for Reader<'_> {
+impl ConnectionTrait for Autocommit<'_> {
     fn get_database_backend(&self) -> DbBackend {
         match self {
-            Reader::Pool(db) => db.get_database_backend(),
-            Reader::Held(_) => DbBackend::Postgres,
+            Autocommit::Pool(db) => db.get_database_backend(),
+            Autocommit::Held(_) => DbBackend::Postgres,
         }
     }
 
     async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
         match self {
-            Reader::Pool(db) => db.execute_raw(stmt).await,
-            Reader::Held(_) => Err(read_only()),
+            Autocommit::Pool(db) => db.execute_raw(stmt).await,
+            Autocommit::Held(held) => held.execute(stmt).await,
         }
     }
 
     async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
         match self {
-            Reader::Pool(db) => db.execute_unprepared(sql).await,
-            Reader::Held(_) => Err(read_only()),
+            Autocommit::Pool(db) => db.execute_unprepared(sql).await,
+            Autocommit::Held(_) => Err(no_raw_sql()),
         }
     }
 
     async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
         match self {
-            Reader::Pool(db) => db.query_one_raw(stmt).await,
-            Reader::Held(held) => held.query_one(stmt).await,
+            Autocommit::Pool(db) => db.query_one_raw(stmt).await,
+            Autocommit::Held(held) => held.query_one(stmt).await,
         }
     }
 
     async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
         match self {
-            Reader::Pool(db) => db.query_all_raw(stmt).await,
-            Reader::Held(held) => held.query_all(stmt).await,
+            Autocommit::Pool(db) => db.query_all_raw(stmt).await,
+            Autocommit::Held(held) => held.query_all(stmt).await,
         }
     }
 }
