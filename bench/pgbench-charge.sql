@@ -1,7 +1,7 @@
 -- The pgbench reference for Paygate's benchmark (run by bench/run with -M prepared): one
 -- transaction with the writes a charge makes on the request path, on the same tables and
 -- indexes: insert the payment, its operation, the status-history row, the event and its
--- outbox job, then update the payment. Variables: -D merchant=<uuid> -D customer=<uuid>
+-- row in the fan-out's outbox, the acquirer job, then update the payment. Variables: -D merchant=<uuid> -D customer=<uuid>
 -- -D method=<uuid>. Jobs are written DONE so that Paygate's dispatcher leaves them alone.
 \set amount random(100, 99999)
 BEGIN;
@@ -30,7 +30,9 @@ INSERT INTO events (id, merchant_id, mode, type, payment_id, sequence, data, cre
       'errorCode', null, 'errorMessage', null, 'paylinkId', null, 'checkoutCode', null,
       'checkoutExpiresAt', null, 'forceRecurring', false, 'createdAt', now(), 'updatedAt', now(),
       'object', 'payment', 'livemode', false),
-    now());
+    now())
+  RETURNING id AS event_id \gset
+INSERT INTO event_outbox (event_id) VALUES (:event_id::uuid);
 INSERT INTO jobs (id, kind, payload, status, attempts, run_at, dispatches, created_at, updated_at)
   VALUES (gen_random_uuid(), 'acquirer_call',
     json_build_object('kind', 'acquirer_call', 'operation_id', :operation_id::text), 'DONE', 0,

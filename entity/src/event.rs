@@ -15,9 +15,6 @@ pub struct Model {
     pub sequence: i64,
     pub data: Json,
     pub created_at: DateTimeUtc,
-    /// When the dispatcher made its webhook deliveries and published it; none: still to do
-    /// (the event log is the fan-out's outbox).
-    pub fanned_out_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

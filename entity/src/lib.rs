@@ -2,6 +2,7 @@
 pub mod api_key;
 pub mod customer;
 pub mod event;
+pub mod event_outbox;
 pub mod idempotency_key;
 pub mod job;
 pub mod merchant;

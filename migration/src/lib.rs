@@ -7,6 +7,7 @@ mod m20261122_000002_webhooks;
 mod m20261122_000003_paylinks;
 mod m20261123_000004_lifecycle;
 mod m20261124_000005_partial_indexes;
+mod m20261124_000006_event_outbox;
 mod util;
 
 pub struct Migrator;
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000003_paylinks::Migration),
             Box::new(m20261123_000004_lifecycle::Migration),
             Box::new(m20261124_000005_partial_indexes::Migration),
+            Box::new(m20261124_000006_event_outbox::Migration),
         ]
     }
 }

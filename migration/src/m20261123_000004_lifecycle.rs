@@ -53,7 +53,7 @@ const INDEXES: &[(&str, &str, &str, bool)] = &[
 ];
 
 /// Events still to fan out, oldest first (a partial index: fanned-out events leave it).
-const PENDING_EVENTS_INDEX: &str = "CREATE INDEX IF NOT EXISTS ix_events_unfanned ON events (created_at) WHERE fanned_out_at IS NULL";
+pub(crate) const PENDING_EVENTS_INDEX: &str = "CREATE INDEX IF NOT EXISTS ix_events_unfanned ON events (created_at) WHERE fanned_out_at IS NULL";
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {

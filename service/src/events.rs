@@ -1,9 +1,11 @@
 //! The append-only event log. Events are written in the same transaction as the change
-//! they report, so an event exists exactly when its change does. The log is also the
-//! fan-out's outbox: the dispatcher takes the events not yet fanned out, in batches, makes
-//! their webhook deliveries and publishes them to subscribers, so none is lost on its way.
+//! they report, so an event exists exactly when its change does. Each is written with its
+//! row in the fan-out's outbox (`event_outbox`): the dispatcher takes the events still
+//! there, in batches, makes their webhook deliveries and publishes them to subscribers, so
+//! none is lost on its way. Every insert of an event goes through this module, so none
+//! misses its outbox row.
 use chrono::{DateTime, Utc};
-use entity::{event, payment};
+use entity::{event, event_outbox, payment};
 use sea_orm::sea_query::InsertStatement;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
@@ -16,6 +18,7 @@ use crate::error::{Result, ServiceError};
 use crate::gateway::Gateway;
 use crate::merchants::Caller;
 use crate::page::{Cursor, Page, PageRequest};
+use crate::writes::Writes;
 
 /// The payment as it was when the event happened: every field (camelCase), never card data.
 pub fn payment_snapshot(p: &payment::Model) -> Value {
@@ -32,26 +35,30 @@ pub fn payment_from_snapshot(data: &Value) -> Option<payment::Model> {
     serde_json::from_value(data.clone()).ok()
 }
 
-/// The insert of payment events, for a batch of [`Writes`](crate::writes::Writes). Each
-/// event is numbered by its snapshot's `event_sequence`: the caller saves the payment with
-/// its sequence moved on, in the same batch and under the payment's row lock, so numbers
-/// never collide (a unique index guards it too).
-pub fn payment_events_insert(events: &[(&str, &payment::Model)]) -> InsertStatement {
+/// Adds payment events, with their outbox rows, to a batch of writes. Each event is
+/// numbered by its snapshot's `event_sequence`: the caller saves the payment with its
+/// sequence moved on, in the same batch and under the payment's row lock, so numbers never
+/// collide (a unique index guards it too).
+pub fn add_payment_events(writes: &mut Writes, events: &[(&str, &payment::Model)]) {
     let created_at = crate::db::now();
+    let ids: Vec<Uuid> = events.iter().map(|_| Uuid::now_v7()).collect();
     let rows = events
         .iter()
-        .map(|(event_type, p)| payment_event_row(event_type, p, created_at));
-    event::Entity::insert_many(rows).into_query()
+        .zip(&ids)
+        .map(|((event_type, p), id)| payment_event_row(*id, event_type, p, created_at));
+    writes.add(event::Entity::insert_many(rows).into_query());
+    writes.add(outbox_insert(&ids));
 }
 
-/// One payment event's row, as [`payment_events_insert`] writes it.
+/// One payment event's row; [`outbox_row`] of the same id must be written with it.
 pub fn payment_event_row(
+    id: Uuid,
     event_type: &str,
     p: &payment::Model,
     created_at: DateTime<Utc>,
 ) -> event::ActiveModel {
     event::ActiveModel {
-        id: Set(Uuid::now_v7()),
+        id: Set(id),
         merchant_id: Set(p.merchant_id),
         mode: Set(p.mode.clone()),
         event_type: Set(event_type.to_string()),
@@ -59,11 +66,23 @@ pub fn payment_event_row(
         sequence: Set(p.event_sequence),
         data: Set(payment_snapshot(p)),
         created_at: Set(created_at),
-        fanned_out_at: Set(None),
     }
 }
 
-/// Records an event of an object other than a payment (a paylink, say): no sequence.
+/// The outbox row of an event: it stays until the dispatcher fans the event out.
+pub fn outbox_row(event_id: Uuid) -> event_outbox::ActiveModel {
+    event_outbox::ActiveModel {
+        event_id: Set(event_id),
+    }
+}
+
+/// The outbox rows of these events, in one insert.
+pub fn outbox_insert(event_ids: &[Uuid]) -> InsertStatement {
+    event_outbox::Entity::insert_many(event_ids.iter().map(|id| outbox_row(*id))).into_query()
+}
+
+/// Records an event of an object other than a payment (a paylink, say), with its outbox row,
+/// in the caller's transaction: no sequence.
 pub async fn record_event(
     conn: &impl ConnectionTrait,
     merchant_id: Uuid,
@@ -80,10 +99,10 @@ pub async fn record_event(
         sequence: Set(0),
         data: Set(data),
         created_at: Set(crate::db::now()),
-        fanned_out_at: Set(None),
     }
     .insert(conn)
     .await?;
+    outbox_row(ev.id).insert(conn).await?;
     Ok(ev)
 }
 

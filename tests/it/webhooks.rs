@@ -422,7 +422,10 @@ async fn private_addresses_and_bad_urls_are_refused() {
 /// every event to its endpoint: the dispatcher goes on while batches come back full.
 async fn a_burst_larger_than_a_batch_is_fanned_out_in_one_tick(app: TestApp) {
     use entity::{event, webhook_delivery};
-    use sea_orm::{ColumnTrait, EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter, Set};
+    use sea_orm::{
+        ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter,
+        Set,
+    };
     const BURST: usize = 1_200;
     let (endpoint_id, _) = endpoint(&app, "http://127.0.0.1:9/hooks", None).await;
     create_payment(&app).await;
@@ -433,17 +436,26 @@ async fn a_burst_larger_than_a_batch_is_fanned_out_in_one_tick(app: TestApp) {
         .await
         .unwrap()
         .expect("the payment's event");
-    let burst: Vec<event::ActiveModel> = (1..=BURST as i64)
-        .map(|n| event::ActiveModel {
-            id: Set(uuid::Uuid::now_v7()),
+    let ids: Vec<uuid::Uuid> = (0..BURST).map(|_| uuid::Uuid::now_v7()).collect();
+    let burst: Vec<event::ActiveModel> = ids
+        .iter()
+        .zip(1..)
+        .map(|(id, n)| event::ActiveModel {
+            id: Set(*id),
             sequence: Set(model.sequence + n),
             created_at: Set(service::db::now()),
             ..model.clone().into_active_model()
         })
         .collect();
-    for chunk in burst.chunks(200) {
+    // Written as the service writes events: each with its outbox row.
+    for (chunk, ids) in burst.chunks(200).zip(ids.chunks(200)) {
         event::Entity::insert_many(chunk.to_vec())
             .exec(&app.gw.db)
+            .await
+            .unwrap();
+        app.gw
+            .db
+            .execute(&service::events::outbox_insert(ids))
             .await
             .unwrap();
     }
@@ -482,8 +494,7 @@ async fn a_burst_larger_than_a_batch_is_fanned_out_in_one_tick(app: TestApp) {
     }
     let expected: Vec<i64> = (1..=BURST as i64).map(|n| model.sequence + n).collect();
     assert_eq!(sequences, expected, "published once each, in order");
-    let waiting = event::Entity::find()
-        .filter(event::Column::FannedOutAt.is_null())
+    let waiting = entity::event_outbox::Entity::find()
         .count(&app.gw.db)
         .await
         .unwrap();
@@ -499,6 +510,54 @@ async fn a_burst_larger_than_a_batch_is_fanned_out_in_one_tick(app: TestApp) {
 }
 on_both_backends_with!(
     a_burst_larger_than_a_batch_is_fanned_out_in_one_tick,
+    Options {
+        worker: false,
+        ..Options::default()
+    }
+);
+
+/// An event still to fan out when the outbox moved from the event log's column to its own
+/// table is fanned out after the move, once; one already fanned out is not again.
+async fn an_event_waiting_across_the_outbox_migration_is_fanned_out(app: TestApp) {
+    use migration::MigratorTrait;
+    use sea_orm::{ConnectionTrait, EntityTrait, PaginatorTrait, Statement};
+    let db = &app.gw.db;
+    let (_endpoint_id, _) = endpoint(&app, "http://127.0.0.1:9/hooks", None).await;
+    create_payment(&app).await;
+    assert_eq!(
+        worker::fan_out(&app.gw).await,
+        1,
+        "the first payment's event"
+    );
+    create_payment(&app).await;
+    // Back to the event log's column: the second event is the one still to do.
+    migration::Migrator::down(db, Some(1)).await.expect("down");
+    let waiting = db
+        .query_all_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT id FROM events WHERE fanned_out_at IS NULL",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(waiting.len(), 1);
+    migration::Migrator::up(db, None).await.expect("up again");
+    assert_eq!(
+        entity::event_outbox::Entity::find()
+            .count(db)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(worker::fan_out(&app.gw).await, 1, "the waiting event");
+    assert_eq!(worker::fan_out(&app.gw).await, 0, "nothing left");
+    let deliveries = entity::webhook_delivery::Entity::find()
+        .count(db)
+        .await
+        .unwrap();
+    assert_eq!(deliveries, 2, "one delivery per event");
+}
+on_both_backends_with!(
+    an_event_waiting_across_the_outbox_migration_is_fanned_out,
     Options {
         worker: false,
         ..Options::default()

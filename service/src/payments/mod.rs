@@ -122,6 +122,7 @@ pub(crate) fn plan_transition(
         writes.add(history::Entity::insert(row).into_query());
     }
     writes.add(entity::event::Entity::insert(moved.event).into_query());
+    writes.add(events::outbox_insert(&[moved.event_id]));
     Ok((moved.updated, writes))
 }
 
@@ -134,6 +135,8 @@ pub(crate) struct Move {
     /// The status-history row; none when the status stays.
     pub history: Option<history::ActiveModel>,
     pub event: entity::event::ActiveModel,
+    /// The event's id, for its outbox row.
+    pub event_id: Uuid,
 }
 
 /// The rows of a move of `current` to `to`, saving `changed` with it, checked against the
@@ -158,12 +161,14 @@ pub(crate) fn plan_move(
     let updated = changed.clone().try_into_model()?;
     let history = (from != to)
         .then(|| history_row(updated.id, (to, reason, operation_id), updated.updated_at));
-    let event = events::payment_event_row(event_type, &updated, crate::db::now());
+    let event_id = Uuid::now_v7();
+    let event = events::payment_event_row(event_id, event_type, &updated, crate::db::now());
     Ok(Move {
         updated,
         payment: changed,
         history,
         event,
+        event_id,
     })
 }
 

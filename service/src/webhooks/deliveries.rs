@@ -2,7 +2,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use entity::{event, job, webhook_attempt, webhook_delivery, webhook_endpoint};
+use entity::{event, event_outbox, job, webhook_attempt, webhook_delivery, webhook_endpoint};
 use rand::Rng;
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
@@ -95,16 +95,16 @@ pub struct FannedOut {
     pub deliveries: Vec<job::Model>,
 }
 
-/// The dispatcher's way: takes up to `limit` events not yet fanned out, oldest first, and
-/// in one transaction marks them, makes their deliveries (and jobs, inserted as handed out)
-/// and commits; then publishes them to live subscribers. Events another dispatcher claimed
-/// meanwhile are left to it.
+/// The dispatcher's way: takes up to `limit` events from the outbox, oldest first, and in
+/// one transaction deletes their outbox rows, makes their deliveries (and jobs, inserted as
+/// handed out) and commits; then publishes them to live subscribers. Events another
+/// dispatcher claimed meanwhile are left to it: its delete holds their rows, and once it
+/// commits this one finds them gone.
 pub async fn fan_out_pending(gw: &Gateway, limit: u64) -> Result<FannedOut> {
-    let ids: Vec<Uuid> = event::Entity::find()
+    let ids: Vec<Uuid> = event_outbox::Entity::find()
         .select_only()
-        .column(event::Column::Id)
-        .filter(event::Column::FannedOutAt.is_null())
-        .order_by_asc(event::Column::CreatedAt)
+        .column(event_outbox::Column::EventId)
+        .order_by_asc(event_outbox::Column::EventId)
         .limit(limit)
         .into_tuple()
         .all(&gw.db)
@@ -114,16 +114,24 @@ pub async fn fan_out_pending(gw: &Gateway, limit: u64) -> Result<FannedOut> {
     }
     let read = ids.len();
     let txn = gw.db.begin().await?;
+    let mut claim = Query::delete()
+        .from_table(event_outbox::Entity)
+        .and_where(event_outbox::Column::EventId.is_in(ids))
+        .to_owned();
+    claim.returning_col(event_outbox::Column::EventId);
+    let mut claimed = Vec::with_capacity(read);
+    for row in txn.query_all(&claim).await? {
+        claimed.push(row.try_get_by_index::<Uuid>(0)?);
+    }
     // Only what the deliveries and the subscribers need: not the snapshot, which decoding
     // made about a twentieth of the worker's CPU under load.
-    let mut marked = event::Entity::update_many()
-        .col_expr(event::Column::FannedOutAt, Expr::value(Utc::now()))
-        .filter(event::Column::Id.is_in(ids))
-        .filter(event::Column::FannedOutAt.is_null())
+    let read_back = event::Entity::find()
+        .select_only()
+        .columns(FANNED_OUT_COLUMNS)
+        .filter(event::Column::Id.is_in(claimed))
         .into_query();
-    marked.returning(Query::returning().columns(FANNED_OUT_COLUMNS));
     let mut evs = Vec::with_capacity(read);
-    for row in txn.query_all(&marked).await? {
+    for row in txn.query_all(&read_back).await? {
         evs.push(fanned_out(&row)?);
     }
     evs.sort_by_key(|(created_at, ev)| (*created_at, ev.sequence));
@@ -137,7 +145,7 @@ pub async fn fan_out_pending(gw: &Gateway, limit: u64) -> Result<FannedOut> {
     })
 }
 
-/// The columns [`fan_out_pending`] reads back from the events it marks, in the order
+/// The columns [`fan_out_pending`] reads of the events it claims, in the order
 /// [`fanned_out`] decodes them.
 const FANNED_OUT_COLUMNS: [event::Column; 7] = [
     event::Column::Id,
