@@ -322,7 +322,7 @@ fn markdown(out: &Value, targets: &[Target]) -> String {
     let _ = writeln!(
         md,
         "\n## pgbench reference\n\nOne transaction with the writes of a charge: insert payment, \
-         operation, status history, event and job, then update the payment (`bench/pgbench-charge.sql`, \
+         operation, status history, event, its outbox row and the job, then update the payment (`bench/pgbench-charge.sql`, \
          prepared statements, on the same tables and indexes).\n"
     );
     let _ = writeln!(
