@@ -55,22 +55,43 @@ const INDEXES: &[(&str, &str, &str, bool)] = &[
 /// Events still to fan out, oldest first (a partial index: fanned-out events leave it).
 pub(crate) const PENDING_EVENTS_INDEX: &str = "CREATE INDEX IF NOT EXISTS ix_events_unfanned ON events (created_at) WHERE fanned_out_at IS NULL";
 
+/// The event log's column of when an event was fanned out (none: still to do).
+pub(crate) async fn add_fanned_out_at(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
+    manager
+        .alter_table(
+            Table::alter()
+                .table(Alias::new("events"))
+                .add_column(
+                    ColumnDef::new(Alias::new("fanned_out_at"))
+                        .timestamp_with_time_zone()
+                        .null(),
+                )
+                .to_owned(),
+        )
+        .await
+}
+
+/// Drops that column, and the index of the events still to do that names it.
+pub(crate) async fn drop_fanned_out_at(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
+    manager
+        .get_connection()
+        .execute_unprepared("DROP INDEX IF EXISTS ix_events_unfanned")
+        .await?;
+    manager
+        .alter_table(
+            Table::alter()
+                .table(Alias::new("events"))
+                .drop_column(Alias::new("fanned_out_at"))
+                .to_owned(),
+        )
+        .await
+}
+
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         if !manager.has_column("events", "fanned_out_at").await? {
-            manager
-                .alter_table(
-                    Table::alter()
-                        .table(Alias::new("events"))
-                        .add_column(
-                            ColumnDef::new(Alias::new("fanned_out_at"))
-                                .timestamp_with_time_zone()
-                                .null(),
-                        )
-                        .to_owned(),
-                )
-                .await?;
+            add_fanned_out_at(manager).await?;
             // Events made before this were fanned out by their jobs.
             manager
                 .get_connection()
@@ -114,17 +135,8 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        drop_fanned_out_at(manager).await?;
         let db = manager.get_connection();
-        db.execute_unprepared("DROP INDEX IF EXISTS ix_events_unfanned")
-            .await?;
-        manager
-            .alter_table(
-                Table::alter()
-                    .table(Alias::new("events"))
-                    .drop_column(Alias::new("fanned_out_at"))
-                    .to_owned(),
-            )
-            .await?;
         for (name, _, _, _) in INDEXES {
             db.execute_unprepared(&format!("DROP INDEX IF EXISTS {name}"))
                 .await?;

@@ -10,6 +10,7 @@
 //! dispatcher deletes that row when it fans the event out: the event log is append-only.
 use sea_orm_migration::prelude::*;
 
+use crate::m20261123_000004_lifecycle as lifecycle;
 use crate::util::{create_table, drop_tables};
 
 #[derive(DeriveMigrationName)]
@@ -25,37 +26,17 @@ impl MigrationTrait for Migration {
             "INSERT INTO event_outbox (event_id) SELECT id FROM events WHERE fanned_out_at IS NULL",
         )
         .await?;
-        db.execute_unprepared("DROP INDEX IF EXISTS ix_events_unfanned")
-            .await?;
-        manager
-            .alter_table(
-                Table::alter()
-                    .table(Alias::new("events"))
-                    .drop_column(Alias::new("fanned_out_at"))
-                    .to_owned(),
-            )
-            .await
+        lifecycle::drop_fanned_out_at(manager).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .alter_table(
-                Table::alter()
-                    .table(Alias::new("events"))
-                    .add_column(
-                        ColumnDef::new(Alias::new("fanned_out_at"))
-                            .timestamp_with_time_zone()
-                            .null(),
-                    )
-                    .to_owned(),
-            )
-            .await?;
+        lifecycle::add_fanned_out_at(manager).await?;
         let db = manager.get_connection();
         db.execute_unprepared(
             "UPDATE events SET fanned_out_at = created_at WHERE id NOT IN (SELECT event_id FROM event_outbox)",
         )
         .await?;
-        db.execute_unprepared(crate::m20261123_000004_lifecycle::PENDING_EVENTS_INDEX)
+        db.execute_unprepared(lifecycle::PENDING_EVENTS_INDEX)
             .await?;
         drop_tables(manager, &["event_outbox"]).await
     }
