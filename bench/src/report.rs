@@ -422,6 +422,12 @@ fn markdown(out: &Value, targets: &[Target]) -> String {
         );
     }
 
+    cost_per_operation(
+        &mut md,
+        out["rss"].as_array().map_or(&[][..], |v| v),
+        out["load"].as_array().map_or(&[][..], |v| v),
+    );
+
     if let Some(b) = out["backlog"].as_array().filter(|b| !b.is_empty()) {
         let _ = writeln!(
             md,
@@ -447,4 +453,82 @@ fn markdown(out: &Value, targets: &[Target]) -> String {
         );
     }
     md
+}
+
+/// What one operation of each scenario costs: the growth of each process's CPU and of the
+/// database's commits over the scenario's phase (from the snapshot before it to the one
+/// after), divided by the operations its runs measured. A phase's warm-up load, where it
+/// has one (the list's), is counted in its CPU but not in its operations.
+fn cost_per_operation(md: &mut String, rss: &[Value], loads: &[Value]) {
+    let mut rows = vec![];
+    for pair in rss.windows(2) {
+        let (before, after) = (&pair[0], &pair[1]);
+        let phase = s(after, "phase");
+        let in_phase = |l: &&Value| {
+            let label = s(l, "label");
+            label == phase
+                || label
+                    .strip_prefix(phase)
+                    .is_some_and(|r| r.starts_with('@'))
+        };
+        let ops: f64 = loads.iter().filter(in_phase).map(|l| f(l, "ops")).sum();
+        if ops <= 0.0 {
+            continue;
+        }
+        let per = |key: &str| (f(after, key) - f(before, key)) / ops;
+        rows.push(format!(
+            "| {phase} | {ops} | {:.3} | {:.3} | {:.3} | {:.2} |",
+            per("postgres_cpu_s") * 1000.0,
+            per("serve_cpu_s") * 1000.0,
+            per("worker_cpu_s") * 1000.0,
+            per("db_commits"),
+        ));
+    }
+    if rows.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        md,
+        "\n## Cost per operation\n\nEach scenario's phase, all its concurrencies: the CPU each process used and the commits the database made during the phase, divided by the operations measured (a warm-up load in the phase counts in the CPU, not in the operations).\n\n| scenario | operations | postgres CPU ms | serve CPU ms | worker CPU ms | DB commits |\n| --- | ---: | ---: | ---: | ---: | ---: |"
+    );
+    for row in rows {
+        let _ = writeln!(md, "{row}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_phase_costs_its_growth_over_its_own_operations() {
+        let rss = [
+            json!({"phase": "warm-up", "postgres_cpu_s": 1.0, "serve_cpu_s": 1.0, "worker_cpu_s": 1.0, "db_commits": 100}),
+            json!({"phase": "charge", "postgres_cpu_s": 3.0, "serve_cpu_s": 2.0, "worker_cpu_s": 2.5, "db_commits": 8100}),
+            json!({"phase": "list_paid", "postgres_cpu_s": 3.5, "serve_cpu_s": 3.0, "worker_cpu_s": 2.5, "db_commits": 9100}),
+            json!({"phase": "end", "postgres_cpu_s": 3.5, "serve_cpu_s": 3.0, "worker_cpu_s": 2.5, "db_commits": 9100}),
+        ];
+        let loads = [
+            json!({"label": "charge", "ops": 1000}),
+            json!({"label": "charge", "ops": 1000}),
+            json!({"label": "charge_capture_refund", "ops": 5}),
+            json!({"label": "list_paid@1M", "ops": 600}),
+            json!({"label": "list_paid@10k", "ops": 400}),
+        ];
+        let mut md = String::new();
+        cost_per_operation(&mut md, &rss, &loads);
+        let rows: Vec<&str> = md
+            .lines()
+            .filter(|l| {
+                l.starts_with("| ") && !l.starts_with("| scenario") && !l.starts_with("| ---")
+            })
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                "| charge | 2000 | 1.000 | 0.500 | 0.750 | 4.00 |",
+                "| list_paid | 1000 | 0.500 | 1.000 | 0.000 | 1.00 |",
+            ]
+        );
+    }
 }
