@@ -6,7 +6,7 @@
 //! misses its outbox row.
 use chrono::{DateTime, Utc};
 use entity::{event, event_outbox, payment};
-use sea_orm::sea_query::InsertStatement;
+use sea_orm::sea_query::{Expr, InsertStatement};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
     QueryOrder, QueryTrait, Set,
@@ -18,7 +18,7 @@ use crate::error::{Result, ServiceError};
 use crate::gateway::Gateway;
 use crate::merchants::Caller;
 use crate::page::{Cursor, Page, PageRequest};
-use crate::writes::Writes;
+use crate::writes::{Writes, insert_if};
 
 /// The payment as it was when the event happened: every field (camelCase), never card data.
 pub fn payment_snapshot(p: &payment::Model) -> Value {
@@ -50,8 +50,38 @@ pub fn add_payment_events(writes: &mut Writes, events: &[(&str, &payment::Model)
     writes.add(outbox_insert(&ids));
 }
 
+/// One payment event, planned for a batch of writes: its row and its outbox row go in
+/// together.
+pub struct PlannedEvent {
+    row: event::ActiveModel,
+    id: Uuid,
+}
+
+impl PlannedEvent {
+    pub fn new(event_type: &str, p: &payment::Model) -> PlannedEvent {
+        let id = Uuid::now_v7();
+        PlannedEvent {
+            row: payment_event_row(id, event_type, p, crate::db::now()),
+            id,
+        }
+    }
+
+    /// Adds the event's inserts to `writes`.
+    pub fn add_to(self, writes: &mut Writes) {
+        writes.add(event::Entity::insert(self.row).into_query());
+        writes.add(outbox_insert(&[self.id]));
+    }
+
+    /// Adds the event's inserts to `writes`, each only if `condition` holds when it runs.
+    pub fn add_if(self, writes: &mut Writes, condition: Expr) -> Result<()> {
+        writes.add(insert_if(self.row, condition.clone())?);
+        writes.add(insert_if(outbox_row(self.id), condition)?);
+        Ok(())
+    }
+}
+
 /// One payment event's row; [`outbox_row`] of the same id must be written with it.
-pub fn payment_event_row(
+fn payment_event_row(
     id: Uuid,
     event_type: &str,
     p: &payment::Model,
@@ -70,7 +100,7 @@ pub fn payment_event_row(
 }
 
 /// The outbox row of an event: it stays until the dispatcher fans the event out.
-pub fn outbox_row(event_id: Uuid) -> event_outbox::ActiveModel {
+fn outbox_row(event_id: Uuid) -> event_outbox::ActiveModel {
     event_outbox::ActiveModel {
         event_id: Set(event_id),
     }

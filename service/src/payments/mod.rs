@@ -121,8 +121,7 @@ pub(crate) fn plan_transition(
     if let Some(row) = moved.history {
         writes.add(history::Entity::insert(row).into_query());
     }
-    writes.add(entity::event::Entity::insert(moved.event).into_query());
-    writes.add(events::outbox_insert(&[moved.event_id]));
+    moved.event.add_to(&mut writes);
     Ok((moved.updated, writes))
 }
 
@@ -134,9 +133,7 @@ pub(crate) struct Move {
     pub payment: payment::ActiveModel,
     /// The status-history row; none when the status stays.
     pub history: Option<history::ActiveModel>,
-    pub event: entity::event::ActiveModel,
-    /// The event's id, for its outbox row.
-    pub event_id: Uuid,
+    pub event: events::PlannedEvent,
 }
 
 /// The rows of a move of `current` to `to`, saving `changed` with it, checked against the
@@ -161,14 +158,12 @@ pub(crate) fn plan_move(
     let updated = changed.clone().try_into_model()?;
     let history = (from != to)
         .then(|| history_row(updated.id, (to, reason, operation_id), updated.updated_at));
-    let event_id = Uuid::now_v7();
-    let event = events::payment_event_row(event_id, event_type, &updated, crate::db::now());
+    let event = events::PlannedEvent::new(event_type, &updated);
     Ok(Move {
         updated,
         payment: changed,
         history,
         event,
-        event_id,
     })
 }
 

@@ -112,8 +112,7 @@ async fn settle_at_once(
     if let Some(history) = moved.history {
         writes.add(insert_if(history, go.clone())?);
     }
-    writes.add(insert_if(moved.event, go.clone())?);
-    writes.add(insert_if(crate::events::outbox_row(moved.event_id), go)?);
+    moved.event.add_if(&mut writes, go)?;
     let answered = Query::select().expr(Expr::val(1)).from(pending).to_owned();
     let settled = writes
         .run_guarded(&gw.autocommit().await?, guards, answered)
