@@ -250,7 +250,15 @@ async fn run_all(mut settings: Settings) -> Result<(), String> {
 async fn main() -> ExitCode {
     init_tracing();
     let cli = Cli::parse();
-    match run(cli.command.unwrap_or(Command::All)).await {
+    // Spawned, not run on the main thread: what `block_on` polls itself (the API's accept
+    // loop, the worker's queue consumer) would run on that one extra thread beside the
+    // runtime's workers, which the workers cannot help with.
+    let command = cli.command.unwrap_or(Command::All);
+    let outcome = match tokio::spawn(run(command)).await {
+        Ok(ran) => ran,
+        Err(panicked) => Err(panicked.to_string()),
+    };
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");

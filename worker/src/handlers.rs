@@ -13,11 +13,20 @@ const QUICK_RETRIES: u32 = 2;
 /// The longest wait between two questions about a pending operation.
 const MAX_RESOLVE_DELAY: Duration = Duration::from_secs(300);
 
+/// The queue consumer's handler. apalis polls all the jobs a consumer holds inside its own
+/// task, so they would share one thread; each job runs as a task of its own instead, on
+/// every thread of the runtime (under load, one thread ran the whole process's jobs while
+/// the others idled). The consumer still waits for it, so its slot stays taken until the
+/// job is done, and a panicking job is logged and left to its lease like a failed one.
 pub async fn handle(job: JobRef, gw: Data<Gateway>) -> Result<(), BoxDynError> {
-    if let Err(e) = run_job(&gw, job).await {
-        // Left DISPATCHED: the dispatcher hands it out again when its lease runs out.
-        tracing::error!(job_id = %job.job_id, error = %e, "job failed; it will be retried after its lease");
-    }
+    let gw = Gateway::clone(&gw);
+    let failure = match tokio::spawn(async move { run_job(&gw, job).await }).await {
+        Ok(Ok(())) => return Ok(()),
+        Ok(Err(e)) => e.to_string(),
+        Err(panicked) => panicked.to_string(),
+    };
+    // Left DISPATCHED: the dispatcher hands it out again when its lease runs out.
+    tracing::error!(job_id = %job.job_id, error = %failure, "job failed; it will be retried after its lease");
     Ok(())
 }
 
