@@ -170,7 +170,8 @@ pub fn insert_if<A: ActiveModelTrait>(mut row: A, condition: Expr) -> Result<Ins
 
 /// `with`'s clauses, then `query`, as one statement. Put together in place: sea-query's
 /// `WithClause::query` copies the whole statement once more (every write and its values, a
-/// payment's JSON snapshot among them; perf: the largest allocation on a charge's path).
+/// payment's JSON snapshot among them): 6–7 % of `serve`'s and of the worker's CPU on a
+/// charge (perf).
 fn then(with: WithClause, query: impl Into<SubQueryStatement>) -> WithQuery {
     let mut statement = WithQuery::new();
     statement.with_clause(with).query(query);
