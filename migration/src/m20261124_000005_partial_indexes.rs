@@ -15,43 +15,29 @@ use sea_orm_migration::prelude::*;
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
-/// (name, table, columns, the column that must be set).
-const INDEXES: &[(&str, &str, &str, &str)] = &[
-    ("ix_payments_due", "payments", "status, due_at", "due_at"),
+/// Indexes of `payments`: (name, columns, the column that must be set).
+const INDEXES: &[(&str, &str, &str)] = &[
+    ("ix_payments_due", "status, due_at", "due_at"),
     (
         "ix_payments_authorized",
-        "payments",
         "status, authorized_at",
         "authorized_at",
     ),
-    ("ix_payments_paid", "payments", "status, paid_at", "paid_at"),
-    (
-        "ix_payments_cleared",
-        "payments",
-        "status, cleared_at",
-        "cleared_at",
-    ),
+    ("ix_payments_paid", "status, paid_at", "paid_at"),
+    ("ix_payments_cleared", "status, cleared_at", "cleared_at"),
     (
         "ix_payments_acquirer_reference",
-        "payments",
         "acquirer_reference",
         "acquirer_reference",
     ),
     (
         "ix_payments_checkout_code",
-        "payments",
         "checkout_code",
         "checkout_code",
     ),
-    (
-        "ix_payments_paylink",
-        "payments",
-        "paylink_id",
-        "paylink_id",
-    ),
+    ("ix_payments_paylink", "paylink_id", "paylink_id"),
     (
         "ix_payments_client_reference",
-        "payments",
         "merchant_id, mode, client_reference",
         "client_reference",
     ),
@@ -61,11 +47,11 @@ const INDEXES: &[(&str, &str, &str, &str)] = &[
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         let db = manager.get_connection();
-        for (name, table, columns, set) in INDEXES {
+        for (name, columns, set) in INDEXES {
             db.execute_unprepared(&format!("DROP INDEX IF EXISTS {name}"))
                 .await?;
             db.execute_unprepared(&format!(
-                "CREATE INDEX {name} ON {table} ({columns}) WHERE {set} IS NOT NULL"
+                "CREATE INDEX {name} ON payments ({columns}) WHERE {set} IS NOT NULL"
             ))
             .await?;
         }
@@ -74,10 +60,10 @@ impl MigrationTrait for Migration {
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         let db = manager.get_connection();
-        for (name, table, columns, _) in INDEXES {
+        for (name, columns, _) in INDEXES {
             db.execute_unprepared(&format!("DROP INDEX IF EXISTS {name}"))
                 .await?;
-            db.execute_unprepared(&format!("CREATE INDEX {name} ON {table} ({columns})"))
+            db.execute_unprepared(&format!("CREATE INDEX {name} ON payments ({columns})"))
                 .await?;
         }
         Ok(())
