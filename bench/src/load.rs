@@ -124,7 +124,8 @@ struct Node<'a> {
 }
 
 struct Shared {
-    client: Client,
+    url: String,
+    key: String,
     /// The list scenario's request, serialized once.
     list_body: Bytes,
     scenario: Scenario,
@@ -149,9 +150,8 @@ impl Shared {
         &self.customers[i % self.customers.len()]
     }
 
-    async fn op(&self) -> Result<(), String> {
+    async fn op(&self, c: &mut Client) -> Result<(), String> {
         let amount: i64 = rand::rng().random_range(100..100_000);
-        let c = &self.client;
         match self.scenario {
             Scenario::CreatePayment => {
                 let (_, status) = c
@@ -238,7 +238,8 @@ pub async fn run(args: LoadArgs) -> Result<LoadResult> {
         bail!("--concurrency must be at least 1");
     }
     let shared = Arc::new(Shared {
-        client: Client::new(&args.url, &args.key, args.concurrency)?,
+        url: args.url.clone(),
+        key: args.key.clone(),
         list_body: request_body(LIST_PAID, &json!({})),
         scenario: args.scenario,
         customers: args.customers.clone(),
@@ -254,11 +255,20 @@ pub async fn run(args: LoadArgs) -> Result<LoadResult> {
         let shared = shared.clone();
         tasks.push(tokio::spawn(async move {
             let mut stats = TaskStats::default();
+            // Each client its own connection, as `concurrency` separate callers would have.
+            let mut client = match Client::connect(&shared.url, &shared.key).await {
+                Ok(c) => c,
+                Err(e) => {
+                    stats.errors += 1;
+                    stats.samples.push(format!("{e:#}"));
+                    return stats;
+                }
+            };
             while Instant::now() < deadline
                 && shared.started_ops.fetch_add(1, Ordering::Relaxed) < shared.max_ops
             {
                 let t = Instant::now();
-                let result = shared.op().await;
+                let result = shared.op(&mut client).await;
                 stats.latencies_us.push(t.elapsed().as_micros() as u64);
                 match result {
                     Ok(()) => stats.ok += 1,

@@ -72,7 +72,7 @@ enum Command {
     },
 }
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Load(args) => {
@@ -84,16 +84,16 @@ async fn main() -> Result<()> {
             key,
             customers,
         } => {
-            let client = gql::Client::new(&url, &key, 4)?;
+            let mut client = gql::Client::connect(&url, &key).await?;
             let mut ids = Vec::with_capacity(customers);
             for i in 0..customers {
-                ids.push(gql::seed_customer(&client, i).await?);
+                ids.push(gql::seed_customer(&mut client, i).await?);
             }
             println!("{}", serde_json::json!({ "customers": ids }));
         }
         Command::WebhookEndpoint { url, key, target } => {
-            let client = gql::Client::new(&url, &key, 1)?;
-            let (id, secret) = gql::create_webhook_endpoint(&client, &target).await?;
+            let mut client = gql::Client::connect(&url, &key).await?;
+            let (id, secret) = gql::create_webhook_endpoint(&mut client, &target).await?;
             println!(
                 "{}",
                 serde_json::json!({ "endpointId": id, "secret": secret })
