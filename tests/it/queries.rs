@@ -333,6 +333,65 @@ async fn each_field_of_a_page_of_payments_equals_the_whole_payments(app: TestApp
 }
 on_both_backends!(each_field_of_a_page_of_payments_equals_the_whole_payments);
 
+/// A page's edges are resolved field by field in place (`in_place` in the API) when every
+/// field asked for answers from the row: the answer, errors included, is the one
+/// async-graphql's own resolution gives, which fragments at each level bring about.
+async fn a_page_resolved_in_place_answers_as_async_graphql_does(app: TestApp) {
+    let merchant_id = test_merchant(&app).await;
+    let now = service::db::now();
+    for (i, status) in ["PAID", "NOT_A_STATUS", "HOLD"].into_iter().enumerate() {
+        let mut p = every_column_set(merchant_id, now - chrono::Duration::seconds(i as i64));
+        p.status = status.into();
+        insert_payment(&app, &p).await;
+    }
+    let node = "__typename id status total: amount amount createdAt metadata checkoutUrl";
+    let edge = format!("__typename cursor at: cursor node {{ {node} }}");
+    let in_place = format!("{{ payments(first: 3) {{ edges {{ {edge} }} }} }}");
+    let generic = format!(
+        "{{ payments(first: 3) {{ edges {{ ... on PaymentEdge {{ __typename cursor at: cursor node {{ ... on Payment {{ {node} }} }} }} }} }} }}"
+    );
+    // An error's location is where its field stands in the query's text, which differs.
+    async fn answer(app: &TestApp, query: &str) -> serde_json::Value {
+        let (status, mut body) = app.gql_as(Some(&app.key), query, json!({})).await;
+        assert_eq!(status, 200);
+        for e in body["errors"].as_array_mut().into_iter().flatten() {
+            assert!(e["locations"][0]["column"].is_u64(), "{e}");
+            e["locations"].take();
+        }
+        body
+    }
+    let body = answer(&app, &in_place).await;
+    assert_eq!(
+        body,
+        answer(&app, &generic).await,
+        "in place and through fragments"
+    );
+    // What both answer: three edges, the bad status an error at its path.
+    let edges = body["data"]["payments"]["edges"].as_array().expect("edges");
+    assert_eq!(edges.len(), 3);
+    assert_eq!(edges[0]["__typename"], "PaymentEdge");
+    assert_eq!(edges[0]["at"], edges[0]["cursor"]);
+    assert_eq!(edges[0]["node"]["__typename"], "Payment");
+    assert_eq!(edges[0]["node"]["total"], 10_001);
+    assert_eq!(edges[2]["node"]["status"], "HOLD");
+    let errors = body["errors"].as_array().expect("the bad status's error");
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(
+        errors[0]["path"],
+        json!(["payments", "edges", 1, "node", "status"])
+    );
+    // A field that loads more, or one asked twice, goes the usual way and answers too.
+    let data = app
+        .gql(
+            "{ payments(first: 1) { edges { node { id operations { kind } } node { amount } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(data["payments"]["edges"][0]["node"]["amount"], 10_001);
+    assert!(data["payments"]["edges"][0]["node"]["operations"].is_array());
+}
+on_both_backends!(a_page_resolved_in_place_answers_as_async_graphql_does);
+
 /// A selection for each field of the GraphQL type `name`: the field itself, with every
 /// field of an object it answers (one level down) and no arguments.
 async fn selections_of(app: &TestApp, name: &str) -> Vec<String> {

@@ -3,6 +3,7 @@ mod context;
 mod customers;
 mod errors;
 mod events;
+mod in_place;
 mod merchant;
 mod paylinks;
 mod payment_columns;
@@ -66,6 +67,7 @@ pub struct PageInfo {
     pub end_cursor: Option<String>,
 }
 
+/// With no extension: `in_place` resolves a page's fields without the hooks one would add.
 pub fn schema(gw: Option<Gateway>) -> PaygateSchema {
     let builder = Schema::build(
         Query::default(),

@@ -58,6 +58,12 @@ fn read_by(field: &str) -> Option<&'static [C]> {
     })
 }
 
+/// Whether the field is one this module knows, answered from the payment's row (a list's
+/// field reads the id only, and loads the rest).
+pub fn reads_row(field: &str) -> bool {
+    read_by(field).is_some()
+}
+
 /// The columns that the selections of a `Payment` (each `node` of a page; more than one
 /// when the query names it twice) read, fragments included.
 pub fn selected<'a>(payments: impl IntoIterator<Item = SelectionField<'a>>) -> Columns {

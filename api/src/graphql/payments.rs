@@ -1,4 +1,5 @@
 //! Payments: the object, its ledger and history, the queries and the money mutations.
+use async_graphql::parser::types::Field;
 use async_graphql::{Context, Enum, ID, InputObject, Json, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use entity::{operation, payment, payment_item, status_history};
@@ -13,6 +14,7 @@ use uuid::Uuid;
 
 use super::context::{caller, gateway, idempotent, parse_id};
 use super::errors::{UserError, graphql_error, split};
+use super::in_place::{InMemory, InPlace, InPlaceList, in_memory};
 use super::payment_columns;
 use super::scalars::Amount;
 use super::{EdgeCursor, PageInfo};
@@ -82,6 +84,25 @@ fn status_of(s: &str) -> async_graphql::Result<PaymentStatus> {
 }
 
 pub struct Payment(pub payment::Model);
+
+/// A payment's leaf fields read its row (the columns `payment_columns` names); its lists
+/// load more by its id.
+impl InMemory for Payment {
+    fn field_in_memory(field: &Field) -> bool {
+        field.selection_set.node.items.is_empty()
+            && payment_columns::reads_row(field.name.node.as_str())
+    }
+}
+
+impl InMemory for PaymentEdge {
+    fn field_in_memory(field: &Field) -> bool {
+        match field.name.node.as_str() {
+            "cursor" => true,
+            "node" => in_memory::<Payment>(&field.selection_set.node),
+            _ => false,
+        }
+    }
+}
 
 #[Object]
 impl Payment {
@@ -407,12 +428,12 @@ pub struct ChargeAttempt {
 #[derive(SimpleObject)]
 pub struct PaymentEdge {
     pub cursor: EdgeCursor,
-    pub node: Payment,
+    pub node: InPlace<Payment>,
 }
 
 #[derive(SimpleObject)]
 pub struct PaymentConnection {
-    pub edges: Vec<PaymentEdge>,
+    pub edges: InPlaceList<PaymentEdge>,
     pub page_info: PageInfo,
     pub total_count: u64,
 }
@@ -597,14 +618,15 @@ impl PaymentQuery {
             .map_err(|e| graphql_error(&e))?;
         let end_cursor = page.items.last().map(|(c, _)| c.encode());
         Ok(PaymentConnection {
-            edges: page
-                .items
-                .into_iter()
-                .map(|(c, node)| PaymentEdge {
-                    cursor: EdgeCursor(c),
-                    node: Payment(node),
-                })
-                .collect(),
+            edges: InPlaceList(
+                page.items
+                    .into_iter()
+                    .map(|(c, node)| PaymentEdge {
+                        cursor: EdgeCursor(c),
+                        node: InPlace(Payment(node)),
+                    })
+                    .collect(),
+            ),
             page_info: PageInfo {
                 has_next_page: page.has_next_page,
                 end_cursor,
