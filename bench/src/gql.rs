@@ -78,22 +78,27 @@ impl Client {
     }
 
     /// Sends one request body and answers the body of an HTTP 200 answer; anything else is
-    /// Err(a short reason). A failed connection is replaced at the next request.
+    /// Err(a short reason). A connection that failed is replaced at the next request; one
+    /// that answered another status is kept.
     pub async fn post(&mut self, body: Bytes) -> Result<Bytes, String> {
-        match tokio::time::timeout(TIMEOUT, self.exchange(body)).await {
-            Ok(Ok(answer)) => Ok(answer),
-            Ok(Err(e)) => {
-                self.send = None;
-                Err(e)
-            }
-            Err(_) => {
-                self.send = None;
-                Err(format!("no answer within {} s", TIMEOUT.as_secs()))
-            }
+        let (status, bytes) = match tokio::time::timeout(TIMEOUT, self.exchange(body)).await {
+            Ok(Ok(answer)) => answer,
+            Ok(Err(e)) => return Err(e),
+            Err(_) => return Err(format!("no answer within {} s", TIMEOUT.as_secs())),
+        };
+        if status != StatusCode::OK {
+            let body = serde_json::from_slice::<Value>(&bytes).map_or_else(
+                |_| String::from_utf8_lossy(&bytes).into_owned(),
+                |v| short(&v),
+            );
+            return Err(format!("HTTP {status}: {body}"));
         }
+        Ok(bytes)
     }
 
-    async fn exchange(&mut self, body: Bytes) -> Result<Bytes, String> {
+    /// One request and its answer on the connection, opened first if there is none. The
+    /// connection is put back only once its answer was read whole.
+    async fn exchange(&mut self, body: Bytes) -> Result<(StatusCode, Bytes), String> {
         let mut send = match self.send.take() {
             Some(send) if !send.is_closed() => send,
             _ => self.open().await?,
@@ -120,14 +125,7 @@ impl Client {
             .map_err(|e| format!("HTTP {status}, unreadable body: {e}"))?
             .to_bytes();
         self.send = Some(send);
-        if status != StatusCode::OK {
-            let body = serde_json::from_slice::<Value>(&bytes).map_or_else(
-                |_| String::from_utf8_lossy(&bytes).into_owned(),
-                |v| short(&v),
-            );
-            return Err(format!("HTTP {status}: {body}"));
-        }
-        Ok(bytes)
+        Ok((status, bytes))
     }
 
     /// Sends one request. Ok(data) only for HTTP 200 with no top-level GraphQL error;
