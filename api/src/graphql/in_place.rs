@@ -30,23 +30,22 @@ pub trait InMemory: ContainerType {
 /// Whether every selection of `set` is a field with no directive that `T` answers from
 /// memory, each under a response key of its own (async-graphql merges repeated keys).
 pub fn in_memory<T: InMemory>(set: &SelectionSet) -> bool {
-    let fields: Option<Vec<&Field>> = set
-        .items
-        .iter()
-        .map(|s| match &s.node {
+    // Checked for every object of a page, so with no allocation: a selection is a few fields.
+    fn field(s: &Positioned<Selection>) -> Option<&Field> {
+        match &s.node {
             Selection::Field(f) => Some(&f.node),
             _ => None,
+        }
+    }
+    set.items.iter().enumerate().all(|(i, s)| {
+        field(s).is_some_and(|f| {
+            f.directives.is_empty()
+                && (f.name.node == "__typename" || T::field_in_memory(f))
+                && set.items[..i]
+                    .iter()
+                    .filter_map(field)
+                    .all(|g| g.response_key().node != f.response_key().node)
         })
-        .collect();
-    let Some(fields) = fields else {
-        return false;
-    };
-    fields.iter().enumerate().all(|(i, f)| {
-        f.directives.is_empty()
-            && (f.name.node == "__typename" || T::field_in_memory(f))
-            && fields[..i]
-                .iter()
-                .all(|g| g.response_key().node != f.response_key().node)
     })
 }
 
