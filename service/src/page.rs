@@ -108,8 +108,8 @@ where
     E: sea_orm::EntityTrait,
     E::Model: Send + Sync,
 {
-    use sea_orm::FromQueryResult;
-    keyset_of(conn, E::find(), cond, order, page, |row| {
+    use sea_orm::{FromQueryResult, QueryTrait};
+    keyset_of::<E, _>(conn, E::find().into_query(), cond, order, page, |row| {
         E::Model::from_query_result(row, "")
     })
     .await
@@ -148,11 +148,12 @@ impl<T> Rows<T> {
     }
 }
 
-/// [`keyset`] with the rows selected by `select` (all of `E`'s columns, or some) and decoded
-/// by `decode`.
+/// [`keyset`] with the rows that `select` (the columns and the table of `E`, all or some)
+/// selects, decoded by `decode`. A statement rather than a `Select<E>`: that starts with every
+/// column of `E`, which a narrow page then drops again.
 pub async fn keyset_of<E, T>(
     conn: &impl sea_orm::ConnectionTrait,
-    select: sea_orm::Select<E>,
+    mut select: sea_orm::sea_query::SelectStatement,
     cond: sea_orm::Condition,
     order: Order<E::Column>,
     page: PageRequest,
@@ -162,9 +163,8 @@ where
     E: sea_orm::EntityTrait,
     E::Model: Send + Sync,
 {
-    use sea_orm::{
-        ColumnTrait, Condition, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait,
-    };
+    use sea_orm::sea_query::{IntoCondition, Order as Direction};
+    use sea_orm::{ColumnTrait, Condition, IntoSimpleExpr, PaginatorTrait, QueryFilter};
     let total = if page.with_total {
         E::find().filter(cond.clone()).count(conn).await?
     } else {
@@ -181,15 +181,12 @@ where
             ),
         );
     }
-    let mut query = select.filter(cond);
-    if let Some(fixed) = fixed {
-        query = query.order_by_desc(fixed);
+    select.cond_where(cond.into_condition());
+    for column in fixed.into_iter().chain([created, id]) {
+        select.order_by_expr(column.into_simple_expr(), Direction::Desc);
     }
-    let statement = query
-        .order_by_desc(created)
-        .order_by_desc(id)
-        .limit(page.first + 1)
-        .build(conn.get_database_backend());
+    select.limit(page.first + 1);
+    let statement = conn.get_database_backend().build(&select);
     let rows = conn
         .query_all_raw(statement)
         .await?
