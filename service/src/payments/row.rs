@@ -80,7 +80,8 @@ macro_rules! decode {
         /// column on; every other field is left at its type's default (zero, empty, none).
         /// `unchecked` skips sqlx's check of each value's type against the field's: that
         /// check was a fifth of this decoding (perf, list benchmark), and is only skipped
-        /// once `types_match` has found the table's types to be the model's.
+        /// once `types_match` has found the table's types to be the model's, or
+        /// `types_match_of` those of the columns wanted (see `CHECKED`).
         fn by_position(
             row: &PgRow,
             wanted: Columns,
