@@ -475,13 +475,17 @@ fn cost_per_operation(md: &mut String, rss: &[Value], loads: &[Value]) {
         if ops <= 0.0 {
             continue;
         }
-        let per = |key: &str| (f(after, key) - f(before, key)) / ops;
+        let grew = |key: &str| f(after, key) - f(before, key);
+        let per = |key: &str| grew(key) / ops;
         rows.push(format!(
-            "| {phase} | {ops} | {:.3} | {:.3} | {:.3} | {:.2} |",
+            "| {phase} | {ops} | {:.3} | {:.3} | {:.3} | {:.2} | {:.1} | {:.2} | {} |",
             per("postgres_cpu_s") * 1000.0,
             per("serve_cpu_s") * 1000.0,
             per("worker_cpu_s") * 1000.0,
             per("db_commits"),
+            per("wal_bytes") / 1024.0,
+            per("wal_fpi"),
+            grew("checkpoints"),
         ));
     }
     if rows.is_empty() {
@@ -489,7 +493,7 @@ fn cost_per_operation(md: &mut String, rss: &[Value], loads: &[Value]) {
     }
     let _ = writeln!(
         md,
-        "\n## Cost per operation\n\nEach scenario's phase, all its concurrencies: the CPU each process used and the commits the database made during the phase, divided by the operations measured (a warm-up load in the phase counts in the CPU, not in the operations).\n\n| scenario | operations | postgres CPU ms | serve CPU ms | worker CPU ms | DB commits |\n| --- | ---: | ---: | ---: | ---: | ---: |"
+        "\n## Cost per operation\n\nEach scenario's phase, all its concurrencies: the CPU each process used, the commits the database made and the WAL the server wrote (bytes and full-page images) during the phase, divided by the operations measured (a warm-up load in the phase counts in the CPU, not in the operations). `checkpoints` counts those the phase's own writes called for (or the timer started), not the one `bench/run` makes before each run.\n\n| scenario | operations | postgres CPU ms | serve CPU ms | worker CPU ms | DB commits | WAL kB | WAL full pages | checkpoints |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
     );
     for row in rows {
         let _ = writeln!(md, "{row}");
@@ -503,10 +507,10 @@ mod tests {
     #[test]
     fn a_phase_costs_its_growth_over_its_own_operations() {
         let rss = [
-            json!({"phase": "warm-up", "postgres_cpu_s": 1.0, "serve_cpu_s": 1.0, "worker_cpu_s": 1.0, "db_commits": 100}),
-            json!({"phase": "charge", "postgres_cpu_s": 3.0, "serve_cpu_s": 2.0, "worker_cpu_s": 2.5, "db_commits": 8100}),
-            json!({"phase": "list_paid", "postgres_cpu_s": 3.5, "serve_cpu_s": 3.0, "worker_cpu_s": 2.5, "db_commits": 9100}),
-            json!({"phase": "end", "postgres_cpu_s": 3.5, "serve_cpu_s": 3.0, "worker_cpu_s": 2.5, "db_commits": 9100}),
+            json!({"phase": "warm-up", "postgres_cpu_s": 1.0, "serve_cpu_s": 1.0, "worker_cpu_s": 1.0, "db_commits": 100, "wal_bytes": 1_000_000, "wal_fpi": 10, "checkpoints": 3}),
+            json!({"phase": "charge", "postgres_cpu_s": 3.0, "serve_cpu_s": 2.0, "worker_cpu_s": 2.5, "db_commits": 8100, "wal_bytes": 21_480_000, "wal_fpi": 1010, "checkpoints": 4}),
+            json!({"phase": "list_paid", "postgres_cpu_s": 3.5, "serve_cpu_s": 3.0, "worker_cpu_s": 2.5, "db_commits": 9100, "wal_bytes": 21_582_400, "wal_fpi": 1010, "checkpoints": 4}),
+            json!({"phase": "end", "postgres_cpu_s": 3.5, "serve_cpu_s": 3.0, "worker_cpu_s": 2.5, "db_commits": 9100, "wal_bytes": 21_582_400, "wal_fpi": 1010, "checkpoints": 4}),
         ];
         let loads = [
             json!({"label": "charge", "ops": 1000}),
@@ -526,8 +530,8 @@ mod tests {
         assert_eq!(
             rows,
             [
-                "| charge | 2000 | 1.000 | 0.500 | 0.750 | 4.00 |",
-                "| list_paid | 1000 | 0.500 | 1.000 | 0.000 | 1.00 |",
+                "| charge | 2000 | 1.000 | 0.500 | 0.750 | 4.00 | 10.0 | 0.50 | 1 |",
+                "| list_paid | 1000 | 0.500 | 1.000 | 0.000 | 1.00 | 0.1 | 0.00 | 0 |",
             ]
         );
     }
