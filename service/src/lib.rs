@@ -20,6 +20,7 @@ pub mod paylinks;
 pub mod payments;
 pub mod products;
 pub mod queue;
+pub mod queue_tables;
 pub mod secrets;
 pub mod settings;
 pub mod status;

@@ -36,6 +36,10 @@ pub struct Settings {
     pub job_lease: Duration,
     /// How often the dispatcher looks for due jobs (`PAYGATE_DISPATCH_INTERVAL_MS`).
     pub dispatch_interval: Duration,
+    /// How often the dispatcher looks for dead rows in the outbox's tables, and vacuums
+    /// those that have many (`PAYGATE_QUEUE_VACUUM_INTERVAL_MS`, default 5000; 0 never;
+    /// PostgreSQL only; see [`crate::queue_tables`]).
+    pub queue_vacuum_interval: Duration,
     /// First wait before asking the acquirer about a pending operation (`PAYGATE_RESOLVE_DELAY_MS`).
     pub resolve_delay: Duration,
     /// Jobs run at once by one worker process (`PAYGATE_WORKER_CONCURRENCY`).
@@ -185,6 +189,7 @@ impl Settings {
             charge_wait: millis("PAYGATE_CHARGE_WAIT_MS", 5_000)?,
             job_lease: millis("PAYGATE_JOB_LEASE_MS", 30_000)?,
             dispatch_interval: millis("PAYGATE_DISPATCH_INTERVAL_MS", 100)?,
+            queue_vacuum_interval: millis("PAYGATE_QUEUE_VACUUM_INTERVAL_MS", 5_000)?,
             resolve_delay: millis("PAYGATE_RESOLVE_DELAY_MS", 2_000)?,
             worker_concurrency: parse("PAYGATE_WORKER_CONCURRENCY", 64)?,
             database_pool: positive("PAYGATE_DATABASE_POOL", default_database_pool())?,

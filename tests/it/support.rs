@@ -177,6 +177,7 @@ pub fn test_settings(
         charge_wait: opts.charge_wait,
         job_lease: opts.job_lease,
         dispatch_interval: Duration::from_millis(100),
+        queue_vacuum_interval: Duration::from_millis(500),
         resolve_delay: opts.resolve_delay,
         worker_concurrency: 32,
         database_pool: 10,

@@ -1,0 +1,53 @@
+//! Keeping the outbox's tables lean on PostgreSQL.
+//!
+//! `event_outbox` and `jobs` churn: every event's outbox row is deleted once it is fanned
+//! out, and every job row is rewritten as it is handed out and finished. Each of those
+//! leaves a dead row version and dead index entries behind until a VACUUM, and the
+//! dispatcher's polls (ten a second) walk over every one of them: with the 190,000 dead
+//! outbox rows a few minutes of charges leave, reading the empty outbox took 3.5 ms of the
+//! database's CPU (655 index pages), and the due-jobs query about as much, on every tick.
+//! Autovacuum would clean them, but it visits a database once a minute at best, and some
+//! servers run with it off (this repository's benchmark machine does). So the dispatcher
+//! vacuums these two tables itself once the server's statistics count enough dead rows in
+//! them: a vacuum of a table that holds few live rows costs a few milliseconds.
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
+
+use crate::error::Result;
+
+/// The tables that churn, by name.
+pub const TABLES: [&str; 2] = ["event_outbox", "jobs"];
+
+/// Dead rows in one of [`TABLES`] from which the dispatcher vacuums it: the empty outbox's
+/// poll then reads a handful of index pages, not hundreds.
+pub const MIN_DEAD_ROWS: i64 = 1_000;
+
+/// Vacuums each of [`TABLES`] in which the server's statistics count at least `min_dead`
+/// dead rows, and returns their names. Nothing on SQLite, which keeps no dead versions of
+/// rows. A table another session is vacuuming meanwhile (autovacuum, another worker) is
+/// skipped, not waited for; one this role does not own is skipped by the server with a
+/// warning.
+pub async fn vacuum_churned(db: &DatabaseConnection, min_dead: i64) -> Result<Vec<&'static str>> {
+    if db.get_database_backend() != DbBackend::Postgres {
+        return Ok(vec![]);
+    }
+    let churned = db
+        .query_all_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT relname::text FROM pg_stat_user_tables \
+             WHERE schemaname = current_schema() AND relname = ANY($1) AND n_dead_tup >= $2",
+            [TABLES.map(String::from).to_vec().into(), min_dead.into()],
+        ))
+        .await?;
+    let mut vacuumed = Vec::with_capacity(TABLES.len());
+    for row in churned {
+        let name: String = row.try_get_by_index(0)?;
+        // Only names from TABLES reach the statement.
+        if let Some(table) = TABLES.into_iter().find(|t| *t == name) {
+            // Outside any transaction, as VACUUM must be.
+            db.execute_unprepared(&format!("VACUUM (SKIP_LOCKED) \"{table}\""))
+                .await?;
+            vacuumed.push(table);
+        }
+    }
+    Ok(vacuumed)
+}

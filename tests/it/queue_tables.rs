@@ -1,0 +1,118 @@
+//! The outbox's tables stay lean: on PostgreSQL the worker vacuums them once their dead rows
+//! pile up, so that reading an empty outbox stays cheap however many events went through it.
+use std::time::{Duration, Instant};
+
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
+use serde_json::Value;
+
+use crate::support::{Backend, Options, TestApp, pg_enabled};
+
+/// The server's own count of the dispatcher's outbox poll: the buffers (pages) it touched.
+async fn pages_read_by_the_outbox_poll(db: &DatabaseConnection) -> i64 {
+    let row = db
+        .query_one_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) \
+             SELECT event_id FROM event_outbox ORDER BY event_id LIMIT 500",
+        ))
+        .await
+        .expect("explain the poll")
+        .expect("a plan");
+    let plan: Value = row.try_get_by_index(0).expect("the plan as JSON");
+    let plan = &plan[0]["Plan"];
+    plan["Shared Hit Blocks"].as_i64().unwrap_or(0)
+        + plan["Shared Read Blocks"].as_i64().unwrap_or(0)
+}
+
+async fn vacuums_of(db: &DatabaseConnection, table: &str) -> i64 {
+    db.query_one_raw(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "SELECT vacuum_count + autovacuum_count FROM pg_stat_user_tables WHERE relname = $1",
+        [table.into()],
+    ))
+    .await
+    .expect("read the table's statistics")
+    .expect("the table's statistics")
+    .try_get_by_index(0)
+    .expect("a count")
+}
+
+/// 20,000 outbox rows come and go, as 20,000 events fanned out would leave them, on a
+/// connection of its own that is then closed, so that the server counts them at once.
+async fn churn_the_outbox(url: &str) {
+    let db = sea_orm::Database::connect(url).await.expect("connect");
+    db.execute_unprepared(
+        "BEGIN; \
+         INSERT INTO event_outbox (event_id) SELECT gen_random_uuid() FROM generate_series(1, 20000); \
+         DELETE FROM event_outbox; \
+         COMMIT",
+    )
+    .await
+    .expect("churn the outbox");
+    db.close().await.expect("close");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_worker_vacuums_the_outbox_once_its_dead_rows_pile_up() {
+    let Some(app) = TestApp::on_postgres().await else {
+        return;
+    };
+    let db = &app.gw.db;
+    let vacuums_before = vacuums_of(db, "event_outbox").await;
+    churn_the_outbox(&app.settings.database_url).await;
+    let bloated = pages_read_by_the_outbox_poll(db).await;
+    assert!(
+        bloated >= 50,
+        "20,000 dead rows make the empty outbox's poll read {bloated} pages"
+    );
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while vacuums_of(db, "event_outbox").await == vacuums_before {
+        assert!(
+            Instant::now() < deadline,
+            "the worker did not vacuum the outbox within 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let lean = pages_read_by_the_outbox_poll(db).await;
+    assert!(
+        lean <= 5,
+        "after the vacuum the empty outbox's poll reads {lean} pages (before: {bloated})"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn tables_with_few_dead_rows_are_left_to_autovacuum() {
+    if !pg_enabled() {
+        return;
+    }
+    // No worker: the call below is the only one that vacuums.
+    let opts = Options {
+        worker: false,
+        ..Options::default()
+    };
+    let app = TestApp::spawn_with(Backend::PostgresRedis, opts).await;
+    let db = &app.gw.db;
+    churn_the_outbox(&app.settings.database_url).await;
+    let jobs_before = vacuums_of(db, "jobs").await;
+    // The outbox has 20,000 dead rows, the fresh jobs table next to none.
+    let vacuumed = service::queue_tables::vacuum_churned(db, 10_000)
+        .await
+        .expect("vacuum");
+    assert_eq!(vacuumed, vec!["event_outbox"]);
+    assert_eq!(vacuums_of(db, "jobs").await, jobs_before);
+    // Once vacuumed, the outbox has none left to count.
+    let again = service::queue_tables::vacuum_churned(db, 10_000)
+        .await
+        .expect("vacuum");
+    assert!(again.is_empty(), "vacuumed again: {again:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_has_no_dead_rows_to_vacuum() {
+    let app = TestApp::spawn_with(Backend::Sqlite, Options::default()).await;
+    let vacuumed = service::queue_tables::vacuum_churned(&app.gw.db, 0)
+        .await
+        .expect("nothing to do");
+    assert!(vacuumed.is_empty());
+}
