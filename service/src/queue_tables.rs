@@ -24,8 +24,7 @@ pub const MIN_DEAD_ROWS: i64 = 1_000;
 /// Vacuums each of [`TABLES`] in which the server's statistics count at least `min_dead`
 /// dead rows, and returns their names. Nothing on SQLite, which keeps no dead versions of
 /// rows. A table another session is vacuuming meanwhile (autovacuum, another worker) is
-/// skipped, not waited for; one this role does not own is skipped by the server with a
-/// warning.
+/// skipped, not waited for; one this role does not own is left alone.
 pub async fn vacuum_churned(db: &DatabaseConnection, min_dead: i64) -> Result<Vec<&'static str>> {
     if db.get_database_backend() != DbBackend::Postgres {
         return Ok(vec![]);
@@ -33,8 +32,11 @@ pub async fn vacuum_churned(db: &DatabaseConnection, min_dead: i64) -> Result<Ve
     let churned = db
         .query_all_raw(Statement::from_sql_and_values(
             DbBackend::Postgres,
-            "SELECT relname::text FROM pg_stat_user_tables \
-             WHERE schemaname = current_schema() AND relname = ANY($1) AND n_dead_tup >= $2",
+            // Only tables this role may vacuum (it owns them, as the one that migrated
+            // them does): on others the server would log a warning every time.
+            "SELECT s.relname::text FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid \
+             WHERE s.schemaname = current_schema() AND s.relname = ANY($1) \
+             AND s.n_dead_tup >= $2 AND pg_has_role(c.relowner, 'USAGE')",
             [TABLES.map(String::from).to_vec().into(), min_dead.into()],
         ))
         .await?;

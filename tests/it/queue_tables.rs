@@ -116,3 +116,44 @@ async fn sqlite_has_no_dead_rows_to_vacuum() {
         .expect("nothing to do");
     assert!(vacuumed.is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_role_that_does_not_own_the_tables_leaves_them_alone() {
+    if !pg_enabled() {
+        return;
+    }
+    let opts = Options {
+        worker: false,
+        ..Options::default()
+    };
+    let app = TestApp::spawn_with(Backend::PostgresRedis, opts).await;
+    let db = &app.gw.db;
+    churn_the_outbox(&app.settings.database_url).await;
+    let before = vacuums_of(db, "event_outbox").await;
+
+    // Roles belong to the whole server: a name of this test's own, dropped at the end.
+    let role = format!("paygate_test_role_{}", uuid::Uuid::new_v4().simple());
+    db.execute_unprepared(&format!("CREATE ROLE {role} LOGIN"))
+        .await
+        .expect("create a role");
+    let url = app.settings.database_url.replacen(
+        "postgres://postgres@",
+        &format!("postgres://{role}@"),
+        1,
+    );
+    assert_ne!(
+        url, app.settings.database_url,
+        "the test's URL names its user"
+    );
+    let other = sea_orm::Database::connect(&url)
+        .await
+        .expect("connect as the role");
+    let vacuumed = service::queue_tables::vacuum_churned(&other, 0).await;
+    other.close().await.expect("close");
+    db.execute_unprepared(&format!("DROP ROLE {role}"))
+        .await
+        .expect("drop the role");
+
+    assert_eq!(vacuumed.expect("no error"), Vec::<&str>::new());
+    assert_eq!(vacuums_of(db, "event_outbox").await, before);
+}
