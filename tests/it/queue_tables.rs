@@ -81,19 +81,27 @@ async fn the_worker_vacuums_the_outbox_once_its_dead_rows_pile_up() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn tables_with_few_dead_rows_are_left_to_autovacuum() {
+/// An app on PostgreSQL with no worker (so that only the test vacuums), whose outbox has
+/// churned; none when the PostgreSQL tests are off.
+async fn churned_app_without_worker() -> Option<TestApp> {
     if !pg_enabled() {
-        return;
+        return None;
     }
-    // No worker: the call below is the only one that vacuums.
     let opts = Options {
         worker: false,
         ..Options::default()
     };
     let app = TestApp::spawn_with(Backend::PostgresRedis, opts).await;
-    let db = &app.gw.db;
     churn_the_outbox(&app.settings.database_url).await;
+    Some(app)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn tables_with_few_dead_rows_are_left_to_autovacuum() {
+    let Some(app) = churned_app_without_worker().await else {
+        return;
+    };
+    let db = &app.gw.db;
     let jobs_before = vacuums_of(db, "jobs").await;
     // The outbox has 20,000 dead rows, the fresh jobs table next to none.
     let vacuumed = service::queue_tables::vacuum_churned(db, 10_000)
@@ -119,35 +127,25 @@ async fn sqlite_has_no_dead_rows_to_vacuum() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_role_that_does_not_own_the_tables_leaves_them_alone() {
-    if !pg_enabled() {
+    let Some(app) = churned_app_without_worker().await else {
         return;
-    }
-    let opts = Options {
-        worker: false,
-        ..Options::default()
     };
-    let app = TestApp::spawn_with(Backend::PostgresRedis, opts).await;
     let db = &app.gw.db;
-    churn_the_outbox(&app.settings.database_url).await;
     let before = vacuums_of(db, "event_outbox").await;
 
-    // Roles belong to the whole server: a name of this test's own, dropped at the end.
+    // Roles belong to the whole server: a name of this test's own, dropped at the end. One
+    // connection takes it on, as a deployment's role that did not migrate the tables would.
     let role = format!("paygate_test_role_{}", uuid::Uuid::new_v4().simple());
-    db.execute_unprepared(&format!("CREATE ROLE {role} LOGIN"))
+    db.execute_unprepared(&format!("CREATE ROLE {role}"))
         .await
         .expect("create a role");
-    let url = app.settings.database_url.replacen(
-        "postgres://postgres@",
-        &format!("postgres://{role}@"),
-        1,
-    );
-    assert_ne!(
-        url, app.settings.database_url,
-        "the test's URL names its user"
-    );
-    let other = sea_orm::Database::connect(&url)
+    let mut options = sea_orm::ConnectOptions::new(app.settings.database_url.clone());
+    options.max_connections(1);
+    let other = sea_orm::Database::connect(options).await.expect("connect");
+    other
+        .execute_unprepared(&format!("SET ROLE {role}"))
         .await
-        .expect("connect as the role");
+        .expect("take on the role");
     let vacuumed = service::queue_tables::vacuum_churned(&other, 0).await;
     other.close().await.expect("close");
     db.execute_unprepared(&format!("DROP ROLE {role}"))
