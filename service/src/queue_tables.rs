@@ -3,9 +3,10 @@
 //! `event_outbox` and `jobs` churn: every event's outbox row is deleted once it is fanned
 //! out, and every job row is rewritten as it is handed out and finished. Each of those
 //! leaves a dead row version and dead index entries behind until a VACUUM, and the
-//! dispatcher's polls (ten a second) walk over every one of them: with the 190,000 dead
-//! outbox rows a few minutes of charges leave, reading the empty outbox took 3.5 ms of the
-//! database's CPU (655 index pages), and the due-jobs query about as much, on every tick.
+//! dispatcher's polls (ten a second) walk over every one of them: with the 187,000 dead
+//! outbox rows that a few minutes of benchmark load left, reading the empty outbox took
+//! 3.5 ms of the database's CPU (655 pages), and the due-jobs query about as much, on every
+//! tick.
 //! Autovacuum would clean them, but it visits a database once a minute at best, and some
 //! servers run with it off (this repository's benchmark machine does). So the dispatcher
 //! vacuums these two tables itself once the server's statistics count enough dead rows in

@@ -44,6 +44,8 @@ pub async fn run_dispatcher(gw: Gateway, shutdown: CancellationToken) {
                 Err(e) => tracing::warn!(error = %e, "could not run the payment schedules"),
             }
         }
+        // In the loop, not beside it: vacuuming these small tables takes milliseconds, and
+        // the tick after it simply starts that much later.
         let vacuum_every = gw.settings.queue_vacuum_interval;
         if !vacuum_every.is_zero() && last_vacuum.elapsed() >= vacuum_every {
             last_vacuum = Instant::now();
