@@ -232,6 +232,32 @@ pub fn finish_statement(id: Uuid) -> UpdateStatement {
         .into_query()
 }
 
+/// Deletes up to `limit` finished jobs that were due, and last changed, before `before`;
+/// returns how many. A DONE row is never read or changed again (a stale copy of it in the
+/// queue finds no row and is skipped), so past the retention it is only weight: it grows
+/// the table and its index, which the dispatcher's poll and every vacuum walk. FAILED rows
+/// are kept: they are what an operator has to look at. Bounded, so each statement is short
+/// and its locks few; the due index (`status, run_at`) finds the rows.
+pub async fn purge_done(
+    conn: &impl ConnectionTrait,
+    before: DateTime<Utc>,
+    limit: u64,
+) -> Result<u64> {
+    let oldest = job::Entity::find()
+        .select_only()
+        .column(job::Column::Id)
+        .filter(job::Column::Status.eq(DONE))
+        .filter(job::Column::RunAt.lt(before))
+        .filter(job::Column::UpdatedAt.lt(before))
+        .limit(limit)
+        .into_query();
+    let res = job::Entity::delete_many()
+        .filter(job::Column::Id.in_subquery(oldest))
+        .exec(conn)
+        .await?;
+    Ok(res.rows_affected)
+}
+
 /// Puts a job back to wait until `run_at`, as another kind of job if need be.
 pub async fn reschedule(
     conn: &impl ConnectionTrait,

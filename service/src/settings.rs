@@ -87,6 +87,11 @@ pub struct Settings {
     /// sweeps it (`PAYGATE_QUEUE_DONE_RETENTION_MS`, default one hour). The outbox rows in
     /// the database are the jobs' history; these records only take memory in Redis.
     pub queue_done_retention: Duration,
+    /// How long the `jobs` table keeps a finished job's row before the worker deletes it
+    /// (`PAYGATE_JOB_RETENTION_MS`, default 7 days; 0 keeps them forever). Failed jobs are
+    /// kept. The payments' operations, status history and webhook deliveries are their
+    /// own record; a finished job row only says that the work was handed out and done.
+    pub job_retention: Duration,
     /// The secret the acquirer signs its notifications with
     /// (`PAYGATE_ACQUIRER_NOTIFICATION_SECRET`); unset: derived from the master key.
     pub acquirer_notification_secret: Option<String>,
@@ -214,6 +219,7 @@ impl Settings {
             acquirer_notification_secret: var("PAYGATE_ACQUIRER_NOTIFICATION_SECRET"),
             api_key_cache: millis("PAYGATE_API_KEY_CACHE_MS", 2_000)?,
             queue_done_retention: millis("PAYGATE_QUEUE_DONE_RETENTION_MS", 3_600_000)?,
+            job_retention: millis("PAYGATE_JOB_RETENTION_MS", 7 * DAY_SECS * 1_000)?,
         })
     }
 

@@ -155,3 +155,95 @@ async fn a_role_that_does_not_own_the_tables_leaves_them_alone() {
     assert_eq!(vacuumed.expect("no error"), Vec::<&str>::new());
     assert_eq!(vacuums_of(db, "event_outbox").await, before);
 }
+
+/// A job row of `status`, due at `run_at` and last changed at `updated_at`.
+fn job_row(
+    status: &str,
+    run_at: chrono::DateTime<chrono::Utc>,
+    updated_at: chrono::DateTime<chrono::Utc>,
+) -> entity::job::ActiveModel {
+    let payload = service::jobs::JobPayload::DeliverWebhook {
+        delivery_id: uuid::Uuid::now_v7(),
+    };
+    let mut row = service::jobs::new_dispatched(&payload).expect("a job row");
+    row.status = status.into();
+    row.run_at = run_at;
+    row.updated_at = updated_at;
+    row.into()
+}
+
+async fn job_ids(db: &DatabaseConnection) -> std::collections::BTreeSet<uuid::Uuid> {
+    use sea_orm::EntityTrait;
+    entity::job::Entity::find()
+        .all(db)
+        .await
+        .expect("read the jobs")
+        .into_iter()
+        .map(|j| j.id)
+        .collect()
+}
+
+/// Finished jobs go once past the retention, a batch at a time; jobs that are not finished,
+/// failed ones, and those finished within the retention stay.
+async fn finished_jobs_past_their_retention_are_deleted(app: TestApp) {
+    use sea_orm::EntityTrait;
+    use service::jobs::{DISPATCHED, DONE, FAILED, PENDING};
+
+    let db = &app.gw.db;
+    let now = service::db::now();
+    let old = now - chrono::Duration::days(8);
+    let recent = now - chrono::Duration::hours(1);
+    let before = job_ids(db).await;
+    // More than one statement's batch (5,000) of old finished jobs.
+    let expired: Vec<_> = (0..5_001).map(|_| job_row(DONE, old, old)).collect();
+    for chunk in expired.chunks(500) {
+        entity::job::Entity::insert_many(chunk.to_vec())
+            .exec(db)
+            .await
+            .expect("insert old finished jobs");
+    }
+    let expired_ids: std::collections::BTreeSet<_> =
+        job_ids(db).await.difference(&before).copied().collect();
+    assert_eq!(expired_ids.len(), 5_001);
+    let kept = [
+        job_row(DONE, recent, recent),
+        // Due long ago, finished an hour ago: its retention runs from when it finished.
+        job_row(DONE, old, recent),
+        job_row(PENDING, old, old),
+        job_row(DISPATCHED, old, old),
+        job_row(FAILED, old, old),
+    ];
+    entity::job::Entity::insert_many(kept.to_vec())
+        .exec(db)
+        .await
+        .expect("insert the jobs to keep");
+    let all = job_ids(db).await;
+    let kept_ids: std::collections::BTreeSet<_> = all.difference(&expired_ids).copied().collect();
+    assert_eq!(kept_ids.len(), before.len() + 5);
+
+    // A retention of 0 keeps everything.
+    let mut forever = app.gw.clone();
+    let mut settings = (*forever.settings).clone();
+    settings.job_retention = Duration::ZERO;
+    forever.settings = std::sync::Arc::new(settings);
+    let none = worker::purge_job_history(&forever, &tokio_util::sync::CancellationToken::new())
+        .await
+        .expect("purge with no retention");
+    assert_eq!(none, 0);
+    assert_eq!(job_ids(db).await, all);
+
+    // The tests' settings keep 7 days, as the default does.
+    let deleted = worker::purge_job_history(&app.gw, &tokio_util::sync::CancellationToken::new())
+        .await
+        .expect("purge");
+    assert_eq!(deleted, 5_001);
+    assert_eq!(job_ids(db).await, kept_ids);
+}
+
+crate::on_both_backends_with!(
+    finished_jobs_past_their_retention_are_deleted,
+    Options {
+        worker: false,
+        ..Options::default()
+    }
+);

@@ -196,6 +196,7 @@ pub fn test_settings(
         acquirer_notification_secret: None,
         api_key_cache: Duration::from_secs(2),
         queue_done_retention: Duration::from_secs(3600),
+        job_retention: Duration::from_secs(7 * 86_400),
     }
 }
 
