@@ -17,6 +17,14 @@ fn s<'a>(v: &'a Value, key: &str) -> &'a str {
     v[key].as_str().unwrap_or("")
 }
 
+/// The box's steal share during a run, as `bench/run` records it; "—" in results from before
+/// it did.
+fn steal(run: &Value) -> String {
+    run["box_steal_pct"]
+        .as_f64()
+        .map_or_else(|| "—".into(), |pct| format!("{pct:.0} %"))
+}
+
 fn mb(kb: f64) -> f64 {
     round(kb / 1024.0, 1)
 }
@@ -267,11 +275,12 @@ fn markdown(out: &Value, targets: &[Target]) -> String {
         md,
         "Closed loop: each client sends the next request when the last one is answered. \
          Latency in ms; `vs pgbench` is ops/s divided by the pgbench reference's tps at the same \
-         concurrency.\n"
+         concurrency. `steal` is the share of the box's CPU time the hypervisor gave to others \
+         during the run: a run with much of it ran on a slower machine.\n"
     );
     let _ = writeln!(
         md,
-        "| scenario | clients | ops/s | p50 | p95 | p99 | max | errors | vs pgbench |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+        "| scenario | clients | ops/s | p50 | p95 | p99 | max | errors | vs pgbench | steal |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
     );
     let ratios = out["ratios"].as_array().cloned().unwrap_or_default();
     for l in out["load"].as_array().into_iter().flatten() {
@@ -282,7 +291,7 @@ fn markdown(out: &Value, targets: &[Target]) -> String {
             .unwrap_or_else(|| "—".into());
         let _ = writeln!(
             md,
-            "| {} | {} | {:.1} | {:.2} | {:.2} | {:.2} | {:.2} | {} | {} |",
+            "| {} | {} | {:.1} | {:.2} | {:.2} | {:.2} | {:.2} | {} | {} | {} |",
             s(l, "label"),
             l["concurrency"],
             f(l, "ops_per_sec"),
@@ -291,7 +300,8 @@ fn markdown(out: &Value, targets: &[Target]) -> String {
             f(l, "p99_ms"),
             f(l, "max_ms"),
             l["errors"],
-            ratio
+            ratio,
+            steal(l)
         );
     }
     let samples: Vec<String> = out["load"]
@@ -327,15 +337,16 @@ fn markdown(out: &Value, targets: &[Target]) -> String {
     );
     let _ = writeln!(
         md,
-        "| clients | tps | avg latency ms |\n| ---: | ---: | ---: |"
+        "| clients | tps | avg latency ms | steal |\n| ---: | ---: | ---: | ---: |"
     );
     for p in out["pgbench"].as_array().into_iter().flatten() {
         let _ = writeln!(
             md,
-            "| {} | {:.1} | {:.2} |",
+            "| {} | {:.1} | {:.2} | {} |",
             p["concurrency"],
             f(p, "tps"),
-            f(p, "latency_ms")
+            f(p, "latency_ms"),
+            steal(p)
         );
     }
 
@@ -538,6 +549,13 @@ mod tests {
         let mut none = String::new();
         backlog(&mut none, &[]);
         assert!(none.is_empty());
+    }
+
+    #[test]
+    fn a_run_shows_its_steal_or_a_dash_when_not_recorded() {
+        assert_eq!(steal(&json!({"box_steal_pct": 31.6})), "32 %");
+        assert_eq!(steal(&json!({"box_steal_pct": 0})), "0 %");
+        assert_eq!(steal(&json!({"tps": 2300.0})), "—");
     }
 
     #[test]
