@@ -25,6 +25,30 @@ fn steal(run: &Value) -> String {
         .map_or_else(|| "—".into(), |pct| format!("{pct:.0} %"))
 }
 
+/// A run with at least this share of steal ran on a noticeably slower machine.
+const MUCH_STEAL_PCT: f64 = 5.0;
+
+/// Names the runs (scenarios and pgbench's) during which the hypervisor took
+/// [`MUCH_STEAL_PCT`] or more of the box's CPU time, if any: their figures, and the targets
+/// read off them, are of a slower machine than the rest.
+fn steal_warning(out: &Value) -> Option<String> {
+    let loads = out["load"].as_array().into_iter().flatten();
+    let pgbench = out["pgbench"].as_array().into_iter().flatten();
+    let stolen: Vec<String> = loads
+        .map(|l| (format!("{} @{}", s(l, "label"), l["concurrency"]), l))
+        .chain(pgbench.map(|p| (format!("pgbench @{}", p["concurrency"]), p)))
+        .filter(|(_, run)| f(run, "box_steal_pct") >= MUCH_STEAL_PCT)
+        .map(|(name, run)| format!("{name} ({})", steal(run)))
+        .collect();
+    (!stolen.is_empty()).then(|| {
+        format!(
+            "**The hypervisor took {MUCH_STEAL_PCT:.0} % or more of the box's CPU time during {}:** \
+             those runs had a slower machine than the others.",
+            stolen.join(", ")
+        )
+    })
+}
+
 fn mb(kb: f64) -> f64 {
     round(kb / 1024.0, 1)
 }
@@ -259,6 +283,9 @@ fn markdown(out: &Value, targets: &[Target]) -> String {
     );
 
     let _ = writeln!(md, "## Targets (issue 6)\n");
+    if let Some(warning) = steal_warning(out) {
+        let _ = writeln!(md, "{warning}\n");
+    }
     let _ = writeln!(md, "| target | figure | met |\n| --- | --- | --- |");
     for t in targets {
         let _ = writeln!(
@@ -549,6 +576,29 @@ mod tests {
         let mut none = String::new();
         backlog(&mut none, &[]);
         assert!(none.is_empty());
+    }
+
+    #[test]
+    fn runs_with_much_steal_are_named_above_the_targets() {
+        let out = json!({
+            "load": [
+                {"label": "charge", "concurrency": 64, "box_steal_pct": 31.0},
+                {"label": "charge", "concurrency": 16, "box_steal_pct": 4.9},
+                {"label": "list_paid@1M", "concurrency": 64},
+            ],
+            "pgbench": [{"concurrency": 1, "box_steal_pct": 12.0}],
+        });
+        assert_eq!(
+            steal_warning(&out).as_deref(),
+            Some(
+                "**The hypervisor took 5 % or more of the box's CPU time during charge @64 (31 %), \
+                 pgbench @1 (12 %):** those runs had a slower machine than the others."
+            )
+        );
+        assert_eq!(
+            steal_warning(&json!({"load": [{"box_steal_pct": 1.0}]})),
+            None
+        );
     }
 
     #[test]
