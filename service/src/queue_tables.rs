@@ -8,9 +8,12 @@
 //! 3.5 ms of the database's CPU (655 pages), and the due-jobs query about as much, on every
 //! tick.
 //! Autovacuum would clean them, but it visits a database once a minute at best, and some
-//! servers run with it off (this repository's benchmark machine does). So the dispatcher
+//! servers run with it off (this repository's benchmark machine does). So the worker
 //! vacuums these two tables itself once the server's statistics count enough dead rows in
-//! them: a vacuum of a table that holds few live rows costs a few milliseconds.
+//! them: a vacuum of a table that holds few live rows costs a few milliseconds, as long as
+//! it does not also try to truncate the table's empty pages, which a migration switches off
+//! for these two (`vacuum_truncate`: truncating takes a lock every write of an event or a
+//! job waits for).
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
 
 use crate::error::Result;

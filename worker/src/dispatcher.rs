@@ -1,11 +1,11 @@
 //! The outbox dispatcher: fans new events out (webhook deliveries, subscribers), hands due
-//! jobs (new, rescheduled, or whose lease ran out) to the queue, runs the schedules, and
-//! sweeps expired idempotency keys and the queue's records of finished jobs, and vacuums
-//! the outbox's tables when they have churned.
+//! jobs (new, rescheduled, or whose lease ran out) to the queue, runs the schedules,
+//! and sweeps expired idempotency keys and the queue's records of finished jobs. (The
+//! outbox's tables are vacuumed beside it, by `housekeeping`.)
 use std::time::{Duration, Instant};
 
 use service::Gateway;
-use service::{jobs, queue_tables};
+use service::jobs;
 use tokio_util::sync::CancellationToken;
 
 const BATCH: u64 = 500;
@@ -16,7 +16,6 @@ const SWEEP_EVERY: Duration = Duration::from_secs(60);
 pub async fn run_dispatcher(gw: Gateway, shutdown: CancellationToken) {
     let mut last_sweep = Instant::now();
     let mut last_schedule = Instant::now();
-    let mut last_vacuum = Instant::now();
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -42,17 +41,6 @@ pub async fn run_dispatcher(gw: Gateway, shutdown: CancellationToken) {
                 Ok(swept) if swept.total() == 0 => {}
                 Ok(swept) => tracing::info!(?swept, "scheduled payment moves"),
                 Err(e) => tracing::warn!(error = %e, "could not run the payment schedules"),
-            }
-        }
-        // In the loop, not beside it: vacuuming these small tables takes milliseconds, and
-        // the tick after it simply starts that much later.
-        let vacuum_every = gw.settings.queue_vacuum_interval;
-        if !vacuum_every.is_zero() && last_vacuum.elapsed() >= vacuum_every {
-            last_vacuum = Instant::now();
-            match queue_tables::vacuum_churned(&gw.db, queue_tables::MIN_DEAD_ROWS).await {
-                Ok(tables) if tables.is_empty() => {}
-                Ok(tables) => tracing::debug!(?tables, "vacuumed the outbox's tables"),
-                Err(e) => tracing::warn!(error = %e, "could not vacuum the outbox's tables"),
             }
         }
         if last_sweep.elapsed() >= SWEEP_EVERY {

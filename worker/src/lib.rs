@@ -1,5 +1,5 @@
 //! The worker: apalis consumers of the job queue, the outbox dispatcher, the handlers
-//! that talk to the acquirer, and the sweep of the jobs' history.
+//! that talk to the acquirer, and the upkeep of the queue's tables.
 //!
 //! Retry policy: a handler never asks apalis to retry. The outbox row is the truth: a job
 //! whose handler failed or whose process died stays DISPATCHED and is handed out again when
@@ -8,7 +8,7 @@
 //! running a job twice has one effect.
 mod dispatcher;
 mod handlers;
-mod retention;
+mod housekeeping;
 mod watchdog;
 mod webhooks;
 
@@ -21,15 +21,15 @@ use tokio_util::sync::CancellationToken;
 
 pub use dispatcher::{fan_out, run_dispatcher};
 pub use handlers::run_job;
-pub use retention::purge_job_history;
+pub use housekeeping::purge_job_history;
 
-/// Runs the queue consumer and the dispatcher until `shutdown` is cancelled; in-flight jobs
+/// Runs the queue consumer, the dispatcher and the housekeeping until `shutdown` is cancelled; in-flight jobs
 /// are finished or left to their lease. A consumer that stops on a queue error (Redis away),
 /// or that the watchdog finds stalled, is started again after a pause, so the worker
 /// outlives outages.
 pub async fn run(gw: Gateway, shutdown: CancellationToken) -> Result<(), String> {
     let dispatcher = tokio::spawn(run_dispatcher(gw.clone(), shutdown.clone()));
-    let retention = tokio::spawn(retention::run_retention(gw.clone(), shutdown.clone()));
+    let housekeeping = tokio::spawn(housekeeping::run_housekeeping(gw.clone(), shutdown.clone()));
     while !shutdown.is_cancelled() {
         if let Err(e) = consume(&gw, shutdown.clone()).await {
             tracing::warn!(error = %e, "queue consumer stopped; starting it again");
@@ -40,7 +40,7 @@ pub async fn run(gw: Gateway, shutdown: CancellationToken) -> Result<(), String>
         }
     }
     let _ = dispatcher.await;
-    let _ = retention.await;
+    let _ = housekeeping.await;
     Ok(())
 }
 
