@@ -24,17 +24,23 @@ async fn pages_read_by_the_outbox_poll(db: &DatabaseConnection) -> i64 {
         + plan["Shared Read Blocks"].as_i64().unwrap_or(0)
 }
 
-async fn vacuums_of(db: &DatabaseConnection, table: &str) -> i64 {
+/// A number the server answers about `table` (the statement's `$1`).
+async fn number_about(db: &DatabaseConnection, sql: &str, table: &str) -> i64 {
     db.query_one_raw(Statement::from_sql_and_values(
         DbBackend::Postgres,
-        "SELECT vacuum_count + autovacuum_count FROM pg_stat_user_tables WHERE relname = $1",
+        sql,
         [table.into()],
     ))
     .await
-    .expect("read the table's statistics")
-    .expect("the table's statistics")
+    .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    .unwrap_or_else(|| panic!("{sql}: no row"))
     .try_get_by_index(0)
-    .expect("a count")
+    .unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
+async fn vacuums_of(db: &DatabaseConnection, table: &str) -> i64 {
+    let sql = "SELECT vacuum_count + autovacuum_count FROM pg_stat_user_tables WHERE relname = $1";
+    number_about(db, sql, table).await
 }
 
 /// 20,000 outbox rows come and go, as 20,000 events fanned out would leave them, on a
@@ -117,16 +123,8 @@ async fn tables_with_few_dead_rows_are_left_to_autovacuum() {
 }
 
 async fn pages_of(db: &DatabaseConnection, table: &str) -> i64 {
-    db.query_one_raw(Statement::from_sql_and_values(
-        DbBackend::Postgres,
-        "SELECT pg_relation_size($1::regclass) / current_setting('block_size')::bigint",
-        [table.into()],
-    ))
-    .await
-    .expect("read the table's size")
-    .expect("a size")
-    .try_get_by_index(0)
-    .expect("a number of pages")
+    let sql = "SELECT pg_relation_size($1::regclass) / current_setting('block_size')::bigint";
+    number_about(db, sql, table).await
 }
 
 /// A vacuum of the churned outbox leaves its empty pages in place: giving them back to the
