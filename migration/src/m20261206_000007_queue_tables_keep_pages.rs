@@ -13,6 +13,8 @@ use sea_orm_migration::sea_orm::DbBackend;
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
+/// The tables as they were when this migration was written: `service::queue_tables::TABLES`
+/// names them too, but a migration must not change when that list does.
 const TABLES: [&str; 2] = ["event_outbox", "jobs"];
 
 #[async_trait::async_trait]

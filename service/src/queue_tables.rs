@@ -21,7 +21,7 @@ use crate::error::Result;
 /// The tables that churn, by name.
 pub const TABLES: [&str; 2] = ["event_outbox", "jobs"];
 
-/// Dead rows in one of [`TABLES`] from which the dispatcher vacuums it: the empty outbox's
+/// Dead rows in one of [`TABLES`] from which the worker vacuums it: the empty outbox's
 /// poll then reads a handful of index pages, not hundreds.
 pub const MIN_DEAD_ROWS: i64 = 1_000;
 

@@ -36,8 +36,8 @@ pub struct Settings {
     pub job_lease: Duration,
     /// How often the dispatcher looks for due jobs (`PAYGATE_DISPATCH_INTERVAL_MS`).
     pub dispatch_interval: Duration,
-    /// How often the dispatcher looks for dead rows in the outbox's tables, and vacuums
-    /// those that have many (`PAYGATE_QUEUE_VACUUM_INTERVAL_MS`, default 5000; 0 never;
+    /// How often the worker looks for dead rows in the outbox's tables, and vacuums those
+    /// that have many (`PAYGATE_QUEUE_VACUUM_INTERVAL_MS`, default 5000; 0 never;
     /// PostgreSQL only; see [`crate::queue_tables`]).
     pub queue_vacuum_interval: Duration,
     /// First wait before asking the acquirer about a pending operation (`PAYGATE_RESOLVE_DELAY_MS`).

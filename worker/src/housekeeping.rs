@@ -56,11 +56,14 @@ pub async fn run_housekeeping(gw: Gateway, shutdown: CancellationToken) {
 /// left or `shutdown` is cancelled; returns how many. Nothing when the retention is 0.
 pub async fn purge_job_history(gw: &Gateway, shutdown: &CancellationToken) -> service::Result<u64> {
     let keep = gw.settings.job_retention;
-    // A retention too long to subtract from now keeps everything, as 0 does.
-    let before = chrono::Duration::from_std(keep)
+    if keep.is_zero() {
+        return Ok(0);
+    }
+    // A retention too long to subtract from now keeps everything too.
+    let Some(before) = chrono::Duration::from_std(keep)
         .ok()
-        .and_then(|keep| service::db::now().checked_sub_signed(keep));
-    let Some(before) = before.filter(|_| !keep.is_zero()) else {
+        .and_then(|keep| service::db::now().checked_sub_signed(keep))
+    else {
         return Ok(0);
     };
     let mut deleted = 0;

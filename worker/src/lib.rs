@@ -23,8 +23,8 @@ pub use dispatcher::{fan_out, run_dispatcher};
 pub use handlers::run_job;
 pub use housekeeping::purge_job_history;
 
-/// Runs the queue consumer, the dispatcher and the housekeeping until `shutdown` is cancelled; in-flight jobs
-/// are finished or left to their lease. A consumer that stops on a queue error (Redis away),
+/// Runs the queue consumer, the dispatcher and the housekeeping until `shutdown` is
+/// cancelled; in-flight jobs are finished or left to their lease. A consumer that stops on a queue error (Redis away),
 /// or that the watchdog finds stalled, is started again after a pause, so the worker
 /// outlives outages.
 pub async fn run(gw: Gateway, shutdown: CancellationToken) -> Result<(), String> {
