@@ -83,29 +83,47 @@ impl Gateway {
     /// Pushes a committed job inserted as handed out ([`jobs::insert_dispatched`]); the
     /// request path's way, right after its commit.
     pub async fn push(&self, row: &entity::job::Model) {
-        self.push_ref(jobs::JobRef::of(row, row.dispatches)).await;
+        self.push_refs(vec![jobs::JobRef::of(row, row.dispatches)])
+            .await;
     }
 
-    /// Marks a committed job dispatched and pushes it (the dispatcher's way). The mark is
-    /// conditional on the row being as read, so two hand-outs of one row push it once.
-    pub async fn hand_out(&self, row: &entity::job::Model) {
-        match jobs::mark_dispatched(&self.db, row).await {
-            Ok(Some(job_ref)) => self.push_ref(job_ref).await,
-            Ok(None) => {}
-            Err(e) => {
-                tracing::warn!(job_id = %row.id, error = %e, "could not mark a job dispatched");
+    /// Pushes committed jobs inserted as handed out, in one call to the queue: a burst of
+    /// webhook deliveries costs one round trip, not one per job.
+    pub async fn push_all(&self, rows: &[entity::job::Model]) {
+        let refs = rows
+            .iter()
+            .map(|row| jobs::JobRef::of(row, row.dispatches))
+            .collect();
+        self.push_refs(refs).await;
+    }
+
+    /// Marks committed jobs dispatched and pushes them (the dispatcher's way), in one call
+    /// to the queue. Each mark is conditional on the row being as read, so two hand-outs of
+    /// one row push it once.
+    pub async fn hand_out(&self, rows: &[entity::job::Model]) {
+        let mut refs = Vec::with_capacity(rows.len());
+        for row in rows {
+            match jobs::mark_dispatched(&self.db, row).await {
+                Ok(Some(job_ref)) => refs.push(job_ref),
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(job_id = %row.id, error = %e, "could not mark a job dispatched");
+                }
             }
         }
+        self.push_refs(refs).await;
     }
 
-    /// Hands a job's reference to the queue. If the queue refuses it, the job goes back to
+    /// Hands jobs' references to the queue. If the queue refuses them, the jobs go back to
     /// the outbox for the dispatcher's next tick: nothing is lost, only delayed.
-    async fn push_ref(&self, job_ref: jobs::JobRef) {
-        if let Err(e) = self.queue.push(job_ref).await {
-            let job_id = job_ref.job_id;
-            tracing::warn!(%job_id, error = %e, "queue refused a job; the dispatcher will retry");
-            if let Err(e) = jobs::mark_undispatched(&self.db, job_id, &e.to_string()).await {
-                tracing::warn!(%job_id, error = %e, "could not hand a job back");
+    async fn push_refs(&self, refs: Vec<jobs::JobRef>) {
+        let ids: Vec<Uuid> = refs.iter().map(|r| r.job_id).collect();
+        if let Err(e) = self.queue.push_all(refs).await {
+            tracing::warn!(jobs = ids.len(), error = %e, "queue refused jobs; the dispatcher will retry");
+            for job_id in ids {
+                if let Err(e) = jobs::mark_undispatched(&self.db, job_id, &e.to_string()).await {
+                    tracing::warn!(%job_id, error = %e, "could not hand a job back");
+                }
             }
         }
     }

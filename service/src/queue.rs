@@ -114,19 +114,25 @@ impl JobQueue {
         }
     }
 
-    pub async fn push(&self, job: JobRef) -> Result<()> {
+    /// Pushes several jobs in one call to the queue: on Redis one script (atomic: all of
+    /// them or none), on SQLite one transaction. A burst of webhook deliveries thus costs
+    /// one round trip, not one per job.
+    pub async fn push_all(&self, jobs: Vec<JobRef>) -> Result<()> {
+        if jobs.is_empty() {
+            return Ok(());
+        }
         let pushed = match self {
             JobQueue::Redis { storage, .. } => {
                 let mut s = storage.clone();
                 tokio::time::timeout(PUSH_TIMEOUT, async move {
-                    s.push(job).await.map_err(|e| e.to_string())
+                    s.push_bulk(jobs).await.map_err(|e| e.to_string())
                 })
                 .await
             }
             JobQueue::Sqlite { storage } => {
                 let mut s = storage.clone();
                 tokio::time::timeout(PUSH_TIMEOUT, async move {
-                    s.push(job).await.map_err(|e| e.to_string())
+                    s.push_bulk(jobs).await.map_err(|e| e.to_string())
                 })
                 .await
             }

@@ -6,6 +6,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use crate::support::{Backend, Options, TestApp, pg_enabled};
+use crate::webhooks::{Receiver, create_payment, endpoint};
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -317,4 +318,82 @@ async fn finished_jobs_are_swept_from_the_embedded_queue() {
     let swept = app.gw.queue.sweep_done(Duration::ZERO).await.unwrap();
     assert!(swept >= 1, "swept {swept}");
     assert_eq!(done().await, 0);
+}
+
+/// Deliveries fanned out while Redis is away are pushed in one call, refused together and
+/// every one handed back to the outbox; once Redis is back each event arrives, signed, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn deliveries_refused_by_the_queue_together_are_each_delivered_once_it_is_back() {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    if !pg_enabled() {
+        return;
+    }
+    const EVENTS: usize = 20;
+    let port = free_port();
+    let redis = start_redis(port);
+    let app = TestApp::spawn_with(
+        Backend::PostgresRedis,
+        Options {
+            job_lease: Duration::from_secs(2),
+            redis_url: Some(format!("redis://127.0.0.1:{port}")),
+            ..Options::default()
+        },
+    )
+    .await;
+    let receiver = Receiver::start(vec![]).await;
+    let (_, secret) = endpoint(&app, &receiver.url, None).await;
+
+    drop(redis);
+    let mut payments = Vec::with_capacity(EVENTS);
+    for _ in 0..EVENTS {
+        payments.push(create_payment(&app).await);
+    }
+    // Fanned out, refused, handed back: all the deliveries' jobs wait in the outbox with the
+    // queue's refusal as their last error (between two of the dispatcher's tries).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let jobs = entity::job::Entity::find()
+            .filter(entity::job::Column::Kind.eq("deliver_webhook"))
+            .all(&app.gw.db)
+            .await
+            .unwrap();
+        let handed_back = jobs.iter().all(|j| {
+            j.status == "PENDING" && j.last_error.as_deref().is_some_and(|e| e.contains("queue"))
+        });
+        if jobs.len() == EVENTS && handed_back {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the refused deliveries never all went back to the outbox: {:?}",
+            jobs.iter()
+                .map(|j| (&j.status, &j.last_error))
+                .collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        receiver.received().is_empty(),
+        "nothing sent without the queue"
+    );
+
+    let _redis = start_redis(port);
+    receiver.wait_for(EVENTS, Duration::from_secs(30)).await;
+    // Time for a duplicate to show up, were one on its way.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let got = receiver.received();
+    assert_eq!(got.len(), EVENTS, "each event delivered once");
+    assert!(got.iter().all(|r| r.signed_by(&secret)), "all signed");
+    let mut paid_for: Vec<String> = got
+        .iter()
+        .map(|r| {
+            r.json()["data"]["id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect();
+    paid_for.sort();
+    payments.sort();
+    assert_eq!(paid_for, payments, "one delivery per payment's event");
 }

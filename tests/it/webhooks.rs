@@ -138,7 +138,7 @@ pub async fn endpoint(app: &TestApp, url: &str, types: Option<Vec<&str>>) -> (St
     )
 }
 
-async fn create_payment(app: &TestApp) -> String {
+pub async fn create_payment(app: &TestApp) -> String {
     let data = app
         .gql("mutation { createPayment(input: {amount: 100, currency: \"EUR\"}) { payment { id } } }", json!({}))
         .await;

@@ -23,11 +23,7 @@ pub async fn run_dispatcher(gw: Gateway, shutdown: CancellationToken) {
         }
         fan_out(&gw).await;
         match jobs::due(&gw.db, gw.settings.job_lease, BATCH).await {
-            Ok(rows) => {
-                for row in rows {
-                    gw.hand_out(&row).await;
-                }
-            }
+            Ok(rows) => gw.hand_out(&rows).await,
             Err(e) => tracing::warn!(error = %e, "dispatcher could not read the outbox"),
         }
         if last_schedule.elapsed() >= gw.settings.schedule_interval {
@@ -60,7 +56,7 @@ pub async fn run_dispatcher(gw: Gateway, shutdown: CancellationToken) {
 }
 
 /// One tick's fan-out: the events not yet fanned out get their deliveries, whose jobs are
-/// pushed at once. While batches come back full it goes on (up to `FAN_OUT_ROUNDS`), so a
+/// pushed at once, a batch's in one call to the queue. While batches come back full it goes on (up to `FAN_OUT_ROUNDS`), so a
 /// burst of events (3,000 payments a second make 3,000) is not held to one batch per tick.
 /// Returns how many events it read.
 pub async fn fan_out(gw: &Gateway) -> usize {
@@ -69,9 +65,7 @@ pub async fn fan_out(gw: &Gateway) -> usize {
         match service::webhooks::fan_out_pending(gw, BATCH).await {
             Ok(round) => {
                 read += round.events;
-                for job in round.deliveries {
-                    gw.push(&job).await;
-                }
+                gw.push_all(&round.deliveries).await;
                 if (round.events as u64) < BATCH {
                     break;
                 }

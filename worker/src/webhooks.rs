@@ -11,9 +11,8 @@ const EXCERPT: usize = 1024;
 
 /// Fans an event out to deliveries and hands their jobs to the queue at once.
 pub async fn fan_out(gw: &Gateway, row: &job::Model, event_id: Uuid) -> service::Result<()> {
-    for job in webhooks::fan_out(gw, row, event_id).await? {
-        gw.push(&job).await;
-    }
+    gw.push_all(&webhooks::fan_out(gw, row, event_id).await?)
+        .await;
     Ok(())
 }
 
