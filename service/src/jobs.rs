@@ -134,6 +134,17 @@ pub fn insert_statement(row: &job::Model) -> InsertStatement {
     job::Entity::insert(job::ActiveModel::from(row.clone())).into_query()
 }
 
+/// One insert of many job rows (at least one), for a batch of [`Writes`].
+pub fn insert_many_statement<'a>(
+    rows: impl IntoIterator<Item = &'a job::Model>,
+) -> InsertStatement {
+    job::Entity::insert_many(
+        rows.into_iter()
+            .map(|row| job::ActiveModel::from(row.clone())),
+    )
+    .into_query()
+}
+
 pub fn payload(row: &job::Model) -> Result<JobPayload> {
     serde_json::from_value(row.payload.clone())
         .map_err(|e| ServiceError::Internal(format!("job {} has a bad payload: {e}", row.id)))

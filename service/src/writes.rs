@@ -168,6 +168,23 @@ pub fn insert_if<A: ActiveModelTrait>(mut row: A, condition: Expr) -> Result<Ins
     Ok(insert)
 }
 
+/// A guard of [`Writes::run_guarded`]: `query` named `name`.
+pub fn guard(name: &Alias, query: SelectStatement) -> CommonTableExpression {
+    let mut cte = CommonTableExpression::new();
+    cte.query(query).table_name(name.clone());
+    cte
+}
+
+/// Whether the guard `name` found its row: a condition for the writes it guards.
+pub fn found(name: &Alias) -> Expr {
+    Expr::exists(
+        Query::select()
+            .expr(Expr::val(1))
+            .from(name.clone())
+            .to_owned(),
+    )
+}
+
 /// `with`'s clauses, then `query`, as one statement. Put together in place: sea-query's
 /// `WithClause::query` copies the whole statement once more (every write and its values, a
 /// payment's JSON snapshot among them): 6–7 % of `serve`'s and of the worker's CPU on a

@@ -572,3 +572,103 @@ on_both_backends_with!(
         ..Options::default()
     }
 );
+
+/// Two copies of a delivery's job that both got a 2xx (a copy handed out again while the
+/// first was sending), recorded at the same time: the delivery is SUCCEEDED with one
+/// attempt, one attempt row is kept, and the job is done.
+async fn two_copies_of_a_delivered_attempt_record_it_once(app: TestApp) {
+    use entity::{job, webhook_attempt, webhook_delivery};
+    use sea_orm::{
+        ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, PaginatorTrait, QueryFilter,
+        Statement, TransactionTrait,
+    };
+    let (endpoint_id, _) = endpoint(&app, "http://127.0.0.1:9/hooks", None).await;
+    create_payment(&app).await;
+    assert_eq!(worker::fan_out(&app.gw).await, 1);
+    let delivery = webhook_delivery::Entity::find()
+        .filter(
+            webhook_delivery::Column::EndpointId.eq(uuid::Uuid::parse_str(&endpoint_id).unwrap()),
+        )
+        .one(&app.gw.db)
+        .await
+        .unwrap()
+        .expect("the delivery");
+    let job_row = job::Entity::find()
+        .filter(job::Column::Kind.eq("deliver_webhook"))
+        .one(&app.gw.db)
+        .await
+        .unwrap()
+        .expect("its job");
+    let outcome = service::webhooks::AttemptOutcome {
+        status_code: Some(200),
+        duration: Duration::from_millis(3),
+        response_excerpt: Some("ok".into()),
+        error: None,
+        retry_after: None,
+    };
+    let record = || service::webhooks::record_attempt(&app.gw, &job_row, delivery.id, &outcome);
+    // On PostgreSQL another transaction holds the delivery's row until both copies are
+    // under way, so they run at the same time (SQLite runs one transaction at a time).
+    let blocker = if app.gw.db.get_database_backend() == DbBackend::Postgres {
+        let txn = app.gw.db.begin().await.unwrap();
+        txn.query_one_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT id FROM webhook_deliveries WHERE id = $1 FOR UPDATE",
+            [delivery.id.into()],
+        ))
+        .await
+        .unwrap()
+        .expect("the delivery's row, locked");
+        Some(txn)
+    } else {
+        None
+    };
+    let release = async {
+        if let Some(txn) = blocker {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            txn.commit().await.unwrap();
+        }
+    };
+    let (first, second, ()) = tokio::join!(record(), record(), release);
+    first.expect("the first copy records");
+    second.expect("the second copy records nothing, without error");
+    // And a late third copy.
+    record().await.expect("a late copy records nothing");
+
+    let delivery = webhook_delivery::Entity::find_by_id(delivery.id)
+        .one(&app.gw.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(delivery.status, "SUCCEEDED");
+    assert_eq!(delivery.attempts, 1);
+    assert_eq!(delivery.next_attempt_at, None);
+    let attempts = webhook_attempt::Entity::find()
+        .filter(webhook_attempt::Column::DeliveryId.eq(delivery.id))
+        .all(&app.gw.db)
+        .await
+        .unwrap();
+    assert_eq!(attempts.len(), 1, "one attempt row: {attempts:?}");
+    assert_eq!(attempts[0].status_code, Some(200));
+    assert_eq!(attempts[0].response_excerpt.as_deref(), Some("ok"));
+    let done = job::Entity::find_by_id(job_row.id)
+        .one(&app.gw.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(done.status, "DONE");
+    assert_eq!(
+        webhook_attempt::Entity::find()
+            .count(&app.gw.db)
+            .await
+            .unwrap(),
+        1
+    );
+}
+on_both_backends_with!(
+    two_copies_of_a_delivered_attempt_record_it_once,
+    Options {
+        worker: false,
+        ..Options::default()
+    }
+);

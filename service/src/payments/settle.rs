@@ -11,7 +11,7 @@
 //! is written, and the answer takes the careful way: the answer a second copy of the job
 //! brings, or one that raced the merchant's cancel, is handled there as before.
 use entity::{operation, payment};
-use sea_orm::sea_query::{Alias, CommonTableExpression, Expr, LockType, Query, SelectStatement};
+use sea_orm::sea_query::{Alias, Expr, LockType, Query};
 use sea_orm::{ColumnTrait, DbBackend, EntityTrait, QueryTrait};
 use uuid::Uuid;
 
@@ -21,7 +21,7 @@ use crate::acquirer::AcquirerAnswer;
 use crate::error::Result;
 use crate::gateway::Gateway;
 use crate::jobs;
-use crate::writes::{Writes, insert_if};
+use crate::writes::{Writes, found, guard, insert_if};
 
 /// Applies a definite answer to the operation of `call`, as [`apply_answer`] does, in one
 /// statement when it can. Returns the payment as committed.
@@ -118,20 +118,4 @@ async fn settle_at_once(
         .run_guarded(&gw.autocommit().await?, guards, answered)
         .await?;
     Ok((!settled.is_empty()).then_some(moved.updated))
-}
-
-fn guard(name: &Alias, query: SelectStatement) -> CommonTableExpression {
-    let mut cte = CommonTableExpression::new();
-    cte.query(query).table_name(name.clone());
-    cte
-}
-
-/// Whether the guard `name` found its row.
-fn found(name: &Alias) -> Expr {
-    Expr::exists(
-        Query::select()
-            .expr(Expr::val(1))
-            .from(name.clone())
-            .to_owned(),
-    )
 }
