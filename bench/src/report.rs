@@ -265,9 +265,13 @@ fn markdown(out: &Value, targets: &[Target]) -> String {
     let _ = writeln!(md, "# Paygate benchmark — {}\n", s(meta, "started_at"));
     let _ = writeln!(
         md,
-        "`paygate` release binary built {} (from the working tree of that time), run at commit `{}`{}; {} s per run, concurrencies {}; {} CPU cores, {}; PostgreSQL {} over {} (pgbench too), paygate defaults \
+        "`paygate` release binary `{}` built {} (from the working tree of that time), run at commit `{}`{}; {} s per run, concurrencies {}; {} CPU cores, {}; PostgreSQL {} over {} (pgbench too), paygate defaults \
          (`PAYGATE_DATABASE_POOL`={}, `PAYGATE_WORKER_CONCURRENCY`={}). Everything on one box, \
          so ratios in one run are what to compare, not absolute figures.\n",
+        match s(meta, "binary") {
+            "" => "target/release/paygate",
+            binary => binary,
+        },
         s(meta, "binary_built"),
         s(meta, "commit"),
         if meta["dirty"].as_bool() == Some(true) {
