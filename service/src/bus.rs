@@ -258,7 +258,7 @@ impl Bus {
 }
 
 /// Hands each message of a Redis channel to `deliver`, reconnecting when Redis goes away.
-async fn forward(client: redis::Client, channel: String, deliver: impl Fn(&str)) {
+pub(crate) async fn forward(client: redis::Client, channel: String, deliver: impl Fn(&str)) {
     loop {
         match client.get_async_pubsub().await {
             Ok(mut pubsub) => {

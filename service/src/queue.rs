@@ -1,22 +1,32 @@
 //! The job queue: apalis-redis in production, apalis-sqlite (a file of its own) embedded.
 //! It carries only [`JobRef`]s; the outbox rows in the main database are the truth.
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use apalis::prelude::TaskSink;
 use apalis_redis::RedisStorage;
 use apalis_sqlite::SqliteStorage;
+use futures::Stream;
+use futures::task::AtomicWaker;
 use redis::aio::ConnectionManager;
 
 use crate::error::{Result, ServiceError};
 use crate::jobs::JobRef;
 use crate::settings::Settings;
 
-/// The keys apalis-redis keeps finished jobs under.
+/// The keys apalis-redis keeps finished jobs under, and the channel pushes are announced on.
 #[derive(Clone, Debug)]
 pub struct RedisKeys {
     done: String,
     data: String,
     meta: String,
+    /// Where [`JobQueue::push_all`] announces its pushes, for [`JobQueue::wakeups`].
+    /// (apalis-redis's own announcement, `tasks:<list>:available`, is made only for a job
+    /// without a time, and it gives every job pushed the time of its push.)
+    pushed: String,
 }
 
 /// Members of the done set looked at per call of [`SWEEP_DONE`].
@@ -51,6 +61,9 @@ pub enum JobQueue {
     Redis {
         storage: RedisStorage<JobRef>,
         conn: ConnectionManager,
+        /// For the listener of [`JobQueue::wakeups`]. Boxed: it is large, and the enum is
+        /// as large as its largest variant.
+        client: Box<redis::Client>,
         keys: RedisKeys,
     },
     Sqlite {
@@ -68,7 +81,7 @@ impl JobQueue {
                     .set_connection_timeout(Some(Duration::from_secs(2)))
                     .set_response_timeout(Some(Duration::from_secs(5)))
                     .set_number_of_retries(2);
-                let conn = ConnectionManager::new_with_config(client, config)
+                let conn = ConnectionManager::new_with_config(client.clone(), config)
                     .await
                     .map_err(|e| ServiceError::Internal(format!("redis: {e}")))?;
                 // A fetch takes up to 10 jobs (apalis's batch, which also sizes its batches of
@@ -85,11 +98,13 @@ impl JobQueue {
                     done: config.done_jobs_set(),
                     data: config.job_data_hash(),
                     meta: config.job_meta_hash(),
+                    pushed: format!("{}:jobs:pushed", settings.redis_prefix),
                 };
                 let storage = RedisStorage::new(conn.clone()).with_config(config);
                 Ok(JobQueue::Redis {
                     storage,
                     conn,
+                    client: Box::new(client),
                     keys,
                 })
             }
@@ -122,10 +137,27 @@ impl JobQueue {
             return Ok(());
         }
         let pushed = match self {
-            JobQueue::Redis { storage, .. } => {
+            JobQueue::Redis {
+                storage,
+                conn,
+                keys,
+                ..
+            } => {
                 let mut s = storage.clone();
+                let mut conn = conn.clone();
                 tokio::time::timeout(PUSH_TIMEOUT, async move {
-                    s.push_bulk(jobs).await.map_err(|e| e.to_string())
+                    s.push_bulk(jobs).await.map_err(|e| e.to_string())?;
+                    // Best effort: a consumer that does not hear it finds the jobs at its
+                    // next poll.
+                    let announced: redis::RedisResult<()> = redis::cmd("PUBLISH")
+                        .arg(&keys.pushed)
+                        .arg(1)
+                        .query_async(&mut conn)
+                        .await;
+                    if let Err(e) = announced {
+                        tracing::debug!(error = %e, "could not announce a push");
+                    }
+                    Ok(())
                 })
                 .await
             }
@@ -186,6 +218,25 @@ impl JobQueue {
         }
     }
 
+    /// On Redis, a stream that wakes a consumer whenever jobs are pushed, so that it fetches
+    /// at once instead of at its next poll: [`JobQueue::push_all`] announces every push on a
+    /// channel, which a listener started here (and reconnected whenever Redis goes away)
+    /// follows. None on SQLite. Announcements are at most once (Redis's pub/sub), so the
+    /// consumer still polls, less often.
+    pub fn wakeups(&self) -> Option<Wakeups> {
+        let JobQueue::Redis { client, keys, .. } = self else {
+            return None;
+        };
+        let wakeups = Wakeups::default();
+        let waking = wakeups.clone();
+        tokio::spawn(crate::bus::forward(
+            redis::Client::clone(client),
+            keys.pushed.clone(),
+            move |_| waking.wake(),
+        ));
+        Some(wakeups)
+    }
+
     /// Whether the queue answers (for `/readyz`).
     pub async fn ping(&self) -> Result<()> {
         match self {
@@ -206,5 +257,86 @@ impl JobQueue {
                 .map(|_| ())
                 .map_err(|e| ServiceError::Internal(format!("job store: {e}"))),
         }
+    }
+}
+
+/// Pushes heard (see [`JobQueue::wakeups`]), as a stream of signals. Any number of pushes
+/// heard since the consumer last looked make one signal: one fetch takes them all (up to its
+/// batch), and the next fetch follows at once while the batches come back full.
+#[derive(Clone, Default)]
+pub struct Wakeups(Arc<WakeupsInner>);
+
+#[derive(Default)]
+struct WakeupsInner {
+    heard: AtomicBool,
+    waker: AtomicWaker,
+}
+
+impl Wakeups {
+    fn wake(&self) {
+        self.0.heard.store(true, Ordering::Release);
+        self.0.waker.wake();
+    }
+}
+
+impl Stream for Wakeups {
+    type Item = ();
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<()>> {
+        let inner = &self.0;
+        if inner.heard.swap(false, Ordering::AcqRel) {
+            return Poll::Ready(Some(()));
+        }
+        inner.waker.register(cx.waker());
+        // A push heard between the check and the registration.
+        if inner.heard.swap(false, Ordering::AcqRel) {
+            return Poll::Ready(Some(()));
+        }
+        Poll::Pending
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+
+    use futures::task::{ArcWake, waker};
+
+    use super::*;
+
+    #[derive(Default)]
+    struct Count(AtomicUsize);
+
+    impl ArcWake for Count {
+        fn wake_by_ref(this: &Arc<Self>) {
+            this.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn pushes_heard_together_wake_the_consumer_and_make_one_signal() {
+        let heard = Wakeups::default();
+        let mut stream = heard.clone();
+        let woken = Arc::new(Count::default());
+        let waker = waker(woken.clone());
+        let mut cx = Context::from_waker(&waker);
+        assert!(Pin::new(&mut stream).poll_next(&mut cx).is_pending());
+        heard.wake();
+        heard.wake();
+        heard.wake();
+        assert!(woken.0.load(Ordering::SeqCst) >= 1, "the consumer is woken");
+        assert_eq!(
+            Pin::new(&mut stream).poll_next(&mut cx),
+            Poll::Ready(Some(()))
+        );
+        assert!(
+            Pin::new(&mut stream).poll_next(&mut cx).is_pending(),
+            "three pushes heard before it looked are one signal"
+        );
+        heard.wake();
+        assert_eq!(
+            Pin::new(&mut stream).poll_next(&mut cx),
+            Poll::Ready(Some(()))
+        );
     }
 }

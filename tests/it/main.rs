@@ -13,6 +13,7 @@ mod lifecycle;
 mod paylinks;
 mod purchase;
 mod queries;
+mod queue;
 mod queue_tables;
 mod validation;
 mod webhooks;

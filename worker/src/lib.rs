@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use apalis::prelude::*;
 use service::Gateway;
-use service::queue::JobQueue;
+use service::queue::{JobQueue, Wakeups};
 use tokio_util::sync::CancellationToken;
 
 pub use dispatcher::{fan_out, run_dispatcher};
@@ -30,8 +30,9 @@ pub use housekeeping::purge_job_history;
 pub async fn run(gw: Gateway, shutdown: CancellationToken) -> Result<(), String> {
     let dispatcher = tokio::spawn(run_dispatcher(gw.clone(), shutdown.clone()));
     let housekeeping = tokio::spawn(housekeeping::run_housekeeping(gw.clone(), shutdown.clone()));
+    let wakeups = gw.queue.wakeups();
     while !shutdown.is_cancelled() {
-        if let Err(e) = consume(&gw, shutdown.clone()).await {
+        if let Err(e) = consume(&gw, shutdown.clone(), wakeups.clone()).await {
             tracing::warn!(error = %e, "queue consumer stopped; starting it again");
         }
         tokio::select! {
@@ -43,6 +44,10 @@ pub async fn run(gw: Gateway, shutdown: CancellationToken) -> Result<(), String>
     let _ = housekeeping.await;
     Ok(())
 }
+
+/// How often a consumer on Redis that found the queue empty looks again, when no push was
+/// heard (one small Lua call each time).
+const POLL_INTERVAL: Duration = Duration::from_millis(50);
 
 /// The longest a consumer may go without a heartbeat or a finished job before the watchdog
 /// deems it stalled: twice the longest a job's call may take, and at least the 30 s after
@@ -57,10 +62,14 @@ fn stall_after(gw: &Gateway) -> Duration {
 }
 
 /// Runs one queue consumer under the watchdog.
-async fn consume(gw: &Gateway, shutdown: CancellationToken) -> Result<(), String> {
+async fn consume(
+    gw: &Gateway,
+    shutdown: CancellationToken,
+    wakeups: Option<Wakeups>,
+) -> Result<(), String> {
     let liveness = watchdog::Liveness::new();
     watchdog::supervise(
-        run_consumer(gw, shutdown, liveness.clone()),
+        run_consumer(gw, shutdown, liveness.clone(), wakeups),
         &liveness,
         stall_after(gw),
     )
@@ -71,6 +80,7 @@ async fn run_consumer(
     gw: &Gateway,
     shutdown: CancellationToken,
     liveness: watchdog::Liveness,
+    wakeups: Option<Wakeups>,
 ) -> Result<(), String> {
     let name = format!("paygate-worker-{}", uuid::Uuid::now_v7());
     let concurrency = gw.settings.worker_concurrency.max(1);
@@ -90,11 +100,16 @@ async fn run_consumer(
     };
     let result = match gw.queue.clone() {
         JobQueue::Redis { storage, .. } => {
-            // Polled often (one small Lua call on an idle queue): a job's wait for its worker
-            // is at most this, and a job handed out again (a retry, a lease that ran out)
-            // does not wait for the backend's next heartbeat.
+            // A consumer that found the queue empty fetches again when a push is heard, or at
+            // the latest after the poll interval: a job's wait for its worker was up to the
+            // interval (10 ms, half of it on average) when only polled. The poll stays for
+            // what is not announced (a lost announcement, a listener reconnecting).
+            let strategy = wakeups
+                .into_iter()
+                .fold(Strategy::new(), |s, w| s.stream(w))
+                .interval(POLL_INTERVAL);
             WorkerBuilder::new(name)
-                .backend(storage.poll_with_interval(Duration::from_millis(10)))
+                .backend(storage.poll_with_strategy(strategy))
                 .data(gw.clone())
                 .concurrency(concurrency)
                 .on_event(on_event)

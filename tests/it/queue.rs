@@ -1,0 +1,59 @@
+//! The job queue on Redis: a push wakes a consumer waiting for work (PostgreSQL + Redis mode).
+use std::time::Duration;
+
+use futures::StreamExt;
+use service::jobs::JobRef;
+
+use crate::support::{Backend, Options, TestApp, pg_enabled};
+
+/// The consumer's wakeups follow the channel apalis-redis announces pushes on: a push is
+/// heard. (Were the channel wrong, consumers would silently fall back to their slow poll.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_is_heard_by_the_waiting_consumer() {
+    if !pg_enabled() {
+        return;
+    }
+    let app = TestApp::spawn_with(
+        Backend::PostgresRedis,
+        Options {
+            worker: false,
+            ..Options::default()
+        },
+    )
+    .await;
+    let mut wakeups = app.gw.queue.wakeups().expect("wakeups on Redis");
+    // The listener subscribes in the background: push until a push is heard. The references
+    // name no job, which no consumer runs here anyway.
+    let heard = async {
+        loop {
+            let job = JobRef {
+                job_id: uuid::Uuid::now_v7(),
+                dispatch: 1,
+                acquirer_call: None,
+            };
+            app.gw.queue.push_all(vec![job]).await.expect("pushed");
+            if tokio::time::timeout(Duration::from_millis(200), wakeups.next())
+                .await
+                .is_ok()
+            {
+                return;
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), heard)
+        .await
+        .expect("a push is heard within 10 s");
+}
+
+#[tokio::test]
+async fn the_embedded_queue_has_no_wakeups() {
+    let app = TestApp::spawn_with(
+        Backend::Sqlite,
+        Options {
+            worker: false,
+            ..Options::default()
+        },
+    )
+    .await;
+    assert!(app.gw.queue.wakeups().is_none());
+}
