@@ -131,7 +131,8 @@ impl JobQueue {
 
     /// Pushes several jobs in one call to the queue: on Redis one script (atomic: all of
     /// them or none), on SQLite one transaction. A burst of webhook deliveries thus costs
-    /// one round trip, not one per job.
+    /// one round trip, not one per job. On Redis a push that succeeded is then announced, to
+    /// wake a consumer waiting for work ([`JobQueue::wakeups`]).
     pub async fn push_all(&self, jobs: Vec<JobRef>) -> Result<()> {
         if jobs.is_empty() {
             return Ok(());
@@ -144,22 +145,14 @@ impl JobQueue {
                 ..
             } => {
                 let mut s = storage.clone();
-                let mut conn = conn.clone();
-                tokio::time::timeout(PUSH_TIMEOUT, async move {
-                    s.push_bulk(jobs).await.map_err(|e| e.to_string())?;
-                    // Best effort: a consumer that does not hear it finds the jobs at its
-                    // next poll.
-                    let announced: redis::RedisResult<()> = redis::cmd("PUBLISH")
-                        .arg(&keys.pushed)
-                        .arg(1)
-                        .query_async(&mut conn)
-                        .await;
-                    if let Err(e) = announced {
-                        tracing::debug!(error = %e, "could not announce a push");
-                    }
-                    Ok(())
+                let pushed = tokio::time::timeout(PUSH_TIMEOUT, async move {
+                    s.push_bulk(jobs).await.map_err(|e| e.to_string())
                 })
-                .await
+                .await;
+                if matches!(pushed, Ok(Ok(()))) {
+                    announce_push(conn.clone(), keys.pushed.clone());
+                }
+                pushed
             }
             JobQueue::Sqlite { storage } => {
                 let mut s = storage.clone();
@@ -258,6 +251,25 @@ impl JobQueue {
                 .map_err(|e| ServiceError::Internal(format!("job store: {e}"))),
         }
     }
+}
+
+/// Announces a push for [`JobQueue::wakeups`], in a task of its own: the pusher does not
+/// wait for it, and what becomes of it does not touch the push (which has succeeded). Best
+/// effort: a consumer that does not hear it finds the jobs at its next poll.
+fn announce_push(mut conn: ConnectionManager, channel: String) {
+    tokio::spawn(async move {
+        let published = tokio::time::timeout(
+            PUSH_TIMEOUT,
+            redis::cmd("PUBLISH")
+                .arg(&channel)
+                .arg(1)
+                .query_async::<()>(&mut conn),
+        )
+        .await;
+        if !matches!(published, Ok(Ok(()))) {
+            tracing::debug!(%channel, "could not announce a push");
+        }
+    });
 }
 
 /// Pushes heard (see [`JobQueue::wakeups`]), as a stream of signals. Any number of pushes

@@ -104,10 +104,11 @@ async fn run_consumer(
             // the latest after the poll interval: a job's wait for its worker was up to the
             // interval (10 ms, half of it on average) when only polled. The poll stays for
             // what is not announced (a lost announcement, a listener reconnecting).
-            let strategy = wakeups
-                .into_iter()
-                .fold(Strategy::new(), |s, w| s.stream(w))
-                .interval(POLL_INTERVAL);
+            let mut strategy = Strategy::new();
+            if let Some(wakeups) = wakeups {
+                strategy = strategy.stream(wakeups);
+            }
+            let strategy = strategy.interval(POLL_INTERVAL);
             WorkerBuilder::new(name)
                 .backend(storage.poll_with_strategy(strategy))
                 .data(gw.clone())
