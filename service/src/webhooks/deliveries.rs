@@ -338,26 +338,21 @@ async fn record_delivered(
     outcome: &AttemptOutcome,
 ) -> Result<()> {
     let now = crate::db::now();
-    let mark = |pending: Option<Expr>| {
-        let mut update = webhook_delivery::Entity::update_many()
-            .col_expr(webhook_delivery::Column::Status, Expr::value(SUCCEEDED))
-            .col_expr(
-                webhook_delivery::Column::Attempts,
-                Expr::col(webhook_delivery::Column::Attempts).add(1),
-            )
-            .col_expr(
-                webhook_delivery::Column::NextAttemptAt,
-                Expr::value(Option::<DateTime<Utc>>::None),
-            )
-            .col_expr(webhook_delivery::Column::UpdatedAt, Expr::value(now))
-            .filter(webhook_delivery::Column::Id.eq(delivery_id))
-            .into_query();
-        match pending {
-            Some(found) => update.and_where(found),
-            None => update.and_where(webhook_delivery::Column::Status.eq(PENDING)),
-        };
-        update
-    };
+    // Conditional on the delivery being pending; on PostgreSQL also on the guard.
+    let mut mark = webhook_delivery::Entity::update_many()
+        .col_expr(webhook_delivery::Column::Status, Expr::value(SUCCEEDED))
+        .col_expr(
+            webhook_delivery::Column::Attempts,
+            Expr::col(webhook_delivery::Column::Attempts).add(1),
+        )
+        .col_expr(
+            webhook_delivery::Column::NextAttemptAt,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
+        .col_expr(webhook_delivery::Column::UpdatedAt, Expr::value(now))
+        .filter(webhook_delivery::Column::Id.eq(delivery_id))
+        .filter(webhook_delivery::Column::Status.eq(PENDING))
+        .into_query();
     if gw.db.get_database_backend() == DbBackend::Postgres {
         let pending = Alias::new("delivery_pending");
         let guards = [guard(
@@ -370,9 +365,10 @@ async fn record_delivered(
                 .lock(LockType::Update)
                 .to_owned(),
         )];
+        mark.and_where(found(&pending));
         let mut writes = Writes::new();
         writes
-            .add(mark(Some(found(&pending))))
+            .add(mark)
             .add(insert_if(
                 attempt_row(delivery_id, now, outcome),
                 found(&pending),
@@ -385,7 +381,7 @@ async fn record_delivered(
         return Ok(());
     }
     let txn = gw.db.begin().await?;
-    let marked = txn.execute(&mark(None)).await?;
+    let marked = txn.execute(&mark).await?;
     if marked.rows_affected() == 1 {
         attempt_row(delivery_id, now, outcome).insert(&txn).await?;
     }
