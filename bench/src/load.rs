@@ -56,6 +56,10 @@ pub struct LoadArgs {
     /// A label copied into the output (e.g. `list_paid@1M`).
     #[arg(long)]
     pub label: Option<String>,
+    /// Also write every request to this file, one line each: when it started (µs since the
+    /// run's start) and how long it took (µs), to see whether slow ones come together.
+    #[arg(long)]
+    pub trace: Option<std::path::PathBuf>,
 }
 
 #[derive(Serialize)]
@@ -221,6 +225,8 @@ impl Shared {
 #[derive(Default)]
 struct TaskStats {
     latencies_us: Vec<u64>,
+    /// When each request started, µs since the run's start (same order as `latencies_us`).
+    starts_us: Vec<u64>,
     ok: u64,
     errors: u64,
     samples: Vec<String>,
@@ -249,6 +255,10 @@ pub async fn run(args: LoadArgs) -> Result<LoadResult> {
         max_ops: args.max_ops.unwrap_or(u64::MAX),
     });
     let started = Instant::now();
+    let started_unix_us = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros())
+        .unwrap_or(0);
     let deadline = started + Duration::from_secs_f64(args.seconds);
     let mut tasks = Vec::with_capacity(args.concurrency);
     for _ in 0..args.concurrency {
@@ -270,6 +280,9 @@ pub async fn run(args: LoadArgs) -> Result<LoadResult> {
                 let t = Instant::now();
                 let result = shared.op(&mut client).await;
                 stats.latencies_us.push(t.elapsed().as_micros() as u64);
+                stats
+                    .starts_us
+                    .push(t.duration_since(started).as_micros() as u64);
                 match result {
                     Ok(()) => stats.ok += 1,
                     Err(e) => {
@@ -287,6 +300,7 @@ pub async fn run(args: LoadArgs) -> Result<LoadResult> {
     for t in tasks {
         let s = t.await?;
         all.latencies_us.extend(s.latencies_us);
+        all.starts_us.extend(s.starts_us);
         all.ok += s.ok;
         all.errors += s.errors;
         for e in s.samples {
@@ -296,6 +310,9 @@ pub async fn run(args: LoadArgs) -> Result<LoadResult> {
         }
     }
     let elapsed = started.elapsed().as_secs_f64();
+    if let Some(path) = &args.trace {
+        write_trace(path, started_unix_us, &all.starts_us, &all.latencies_us)?;
+    }
     all.latencies_us.sort_unstable();
     let pct = |p: f64| -> f64 {
         if all.latencies_us.is_empty() {
@@ -332,6 +349,29 @@ pub async fn run(args: LoadArgs) -> Result<LoadResult> {
         client_cpu_s: round(own_cpu_seconds(), 2),
         error_samples: all.samples,
     })
+}
+
+/// A first line `# started <unix µs>` (to line the run up with other logs), then one line
+/// per request, in the order they started: `<start µs>\t<latency µs>`.
+fn write_trace(
+    path: &std::path::Path,
+    started_unix_us: u128,
+    starts: &[u64],
+    latencies: &[u64],
+) -> Result<()> {
+    let mut lines: Vec<(u64, u64)> = starts
+        .iter()
+        .copied()
+        .zip(latencies.iter().copied())
+        .collect();
+    lines.sort_unstable();
+    let mut out = String::with_capacity(lines.len() * 16);
+    out.push_str(&format!("# started {started_unix_us}\n"));
+    for (start, latency) in lines {
+        out.push_str(&format!("{start}\t{latency}\n"));
+    }
+    std::fs::write(path, out)?;
+    Ok(())
 }
 
 pub fn round(x: f64, digits: i32) -> f64 {
