@@ -418,17 +418,13 @@ async fn private_addresses_and_bad_urls_are_refused() {
     );
 }
 
-/// A burst of events larger than the dispatcher's batch (500) is fanned out in one tick,
-/// every event to its endpoint: the dispatcher goes on while batches come back full.
-async fn a_burst_larger_than_a_batch_is_fanned_out_in_one_tick(app: TestApp) {
-    use entity::{event, webhook_delivery};
-    use sea_orm::{
-        ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter,
-        Set,
-    };
-    const BURST: usize = 1_200;
-    let (endpoint_id, _) = endpoint(&app, "http://127.0.0.1:9/hooks", None).await;
-    create_payment(&app).await;
+/// A payment (its event is the model) and `n` more events of its merchant, mode and type,
+/// with the sequence numbers that follow, each with its outbox row as the service writes
+/// them. Answers the payment's event.
+async fn burst_of_events(app: &TestApp, n: usize) -> entity::event::Model {
+    use entity::event;
+    use sea_orm::{ConnectionTrait, EntityTrait, IntoActiveModel, Set};
+    create_payment(app).await;
     // The payment's event is the model of the burst: same merchant, mode and type, and
     // the sequence numbers that follow it.
     let model = event::Entity::find()
@@ -436,7 +432,7 @@ async fn a_burst_larger_than_a_batch_is_fanned_out_in_one_tick(app: TestApp) {
         .await
         .unwrap()
         .expect("the payment's event");
-    let ids: Vec<uuid::Uuid> = (0..BURST).map(|_| uuid::Uuid::now_v7()).collect();
+    let ids: Vec<uuid::Uuid> = (0..n).map(|_| uuid::Uuid::now_v7()).collect();
     let burst: Vec<event::ActiveModel> = ids
         .iter()
         .zip(1..)
@@ -459,6 +455,17 @@ async fn a_burst_larger_than_a_batch_is_fanned_out_in_one_tick(app: TestApp) {
             .await
             .unwrap();
     }
+    model
+}
+
+/// A burst of events larger than the dispatcher's batch (500) is fanned out in one tick,
+/// every event to its endpoint: the dispatcher goes on while batches come back full.
+async fn a_burst_larger_than_a_batch_is_fanned_out_in_one_tick(app: TestApp) {
+    use entity::webhook_delivery;
+    use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+    const BURST: usize = 1_200;
+    let (endpoint_id, _) = endpoint(&app, "http://127.0.0.1:9/hooks", None).await;
+    let model = burst_of_events(&app, BURST).await;
 
     // A live subscriber: the probe (the payment's event, published until it is heard)
     // proves the listener is up before the tick.
@@ -510,6 +517,49 @@ async fn a_burst_larger_than_a_batch_is_fanned_out_in_one_tick(app: TestApp) {
 }
 on_both_backends_with!(
     a_burst_larger_than_a_batch_is_fanned_out_in_one_tick,
+    Options {
+        worker: false,
+        ..Options::default()
+    }
+);
+
+/// Two dispatchers fanning out the same outbox at once (two worker processes) claim each
+/// event once between them: every event gets one delivery, and none is left.
+async fn two_dispatchers_at_once_fan_out_each_event_once(app: TestApp) {
+    use entity::{event_outbox, webhook_delivery};
+    use sea_orm::{EntityTrait, PaginatorTrait};
+    const BURST: usize = 1_200;
+    endpoint(&app, "http://127.0.0.1:9/hooks", None).await;
+    burst_of_events(&app, BURST).await;
+    let (mut first, mut second) = (0, 0);
+    // A dispatcher that found its batch claimed by the other stops for this tick; ticks
+    // go on until the outbox is empty.
+    for _ in 0..10 {
+        let (a, b) = tokio::join!(worker::fan_out(&app.gw), worker::fan_out(&app.gw));
+        first += a;
+        second += b;
+        if a + b == 0 {
+            break;
+        }
+    }
+    assert_eq!(
+        first + second,
+        BURST + 1,
+        "each event claimed once: {first} + {second}"
+    );
+    let waiting = event_outbox::Entity::find()
+        .count(&app.gw.db)
+        .await
+        .unwrap();
+    assert_eq!(waiting, 0, "events left in the outbox");
+    let deliveries = webhook_delivery::Entity::find()
+        .count(&app.gw.db)
+        .await
+        .unwrap();
+    assert_eq!(deliveries, (BURST + 1) as u64, "one delivery per event");
+}
+on_both_backends_with!(
+    two_dispatchers_at_once_fan_out_each_event_once,
     Options {
         worker: false,
         ..Options::default()
