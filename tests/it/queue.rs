@@ -6,8 +6,9 @@ use service::jobs::JobRef;
 
 use crate::support::{Backend, Options, TestApp, pg_enabled};
 
-/// The consumer's wakeups follow the channel apalis-redis announces pushes on: a push is
-/// heard. (Were the channel wrong, consumers would silently fall back to their slow poll.)
+/// The consumer's wakeups follow the channel `push_all` announces pushes on
+/// (`<prefix>:jobs:pushed`): a push is heard. (Were the channel wrong, consumers would
+/// silently fall back to their slow poll.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_push_is_heard_by_the_waiting_consumer() {
     if !pg_enabled() {
