@@ -11,8 +11,8 @@
 //! Rules for what goes into one batch: no two writes touch the same row, and none reads
 //! what another writes (they all see the database as it was before the batch).
 use sea_orm::sea_query::{
-    Alias, CommonTableExpression, Expr, InsertStatement, Query, SelectStatement, SubQueryStatement,
-    WithClause, WithQuery,
+    Alias, CommonTableExpression, Expr, InsertStatement, IntoIden, IntoTableRef, Query,
+    SelectStatement, SubQueryStatement, WithClause, WithQuery,
 };
 use sea_orm::{
     ActiveModelTrait, ConnectionTrait, DbBackend, EntityTrait, Iterable, QueryResult, Statement,
@@ -155,13 +155,24 @@ pub fn insert_if<A: ActiveModelTrait>(mut row: A, condition: Expr) -> Result<Ins
             values.push(Expr::val(value));
         }
     }
+    insert_values_if(A::Entity::default(), columns, values, condition)
+}
+
+/// The insert into `table` of one row, `values` for `columns`, only if `condition` holds
+/// when it runs: `INSERT INTO t (…) SELECT … WHERE condition`.
+pub fn insert_values_if<C: IntoIden>(
+    table: impl IntoTableRef,
+    columns: impl IntoIterator<Item = C>,
+    values: Vec<Expr>,
+    condition: Expr,
+) -> Result<InsertStatement> {
     let select = Query::select()
         .exprs(values)
         .and_where(condition)
         .to_owned();
     let mut insert = Query::insert();
     insert
-        .into_table(A::Entity::default())
+        .into_table(table)
         .columns(columns)
         .select_from(select)
         .map_err(|e| ServiceError::Internal(format!("conditional insert: {e}")))?;

@@ -178,6 +178,34 @@ async fn every_event_of_a_charge_capture_refund_arrives_signed(app: TestApp) {
         let body = r.json();
         assert_eq!(body["data"]["id"], id.as_str());
         assert!(body["timestamp"].is_string());
+        // The snapshot: the payment as it was, with its kind and mode, never the card.
+        let data = &body["data"];
+        assert_eq!(data["object"], "payment", "{body}");
+        assert_eq!(data["livemode"], false, "{body}");
+        assert_eq!(
+            (&data["amount"], &data["currency"]),
+            (&json!(900), &json!("EUR"))
+        );
+        assert!(
+            !r.body.contains("4242424242424242"),
+            "a card number in {body}"
+        );
+        let (status, captured, refunded) = match body["type"].as_str().unwrap() {
+            "payment.created" => ("CREATED", 0, 0),
+            "payment.hold" => ("HOLD", 0, 0),
+            "payment.captured" => ("PAID", 900, 0),
+            "payment.refunded" => ("PAID", 900, 300),
+            _ => continue,
+        };
+        assert_eq!(
+            (
+                &data["status"],
+                &data["capturedAmount"],
+                &data["refundedAmount"]
+            ),
+            (&json!(status), &json!(captured), &json!(refunded)),
+            "{body}"
+        );
     }
     let mut types: Vec<String> = got
         .iter()

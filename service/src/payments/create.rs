@@ -330,7 +330,7 @@ fn record_created(
             p.id,
             &[(PaymentStatus::Created, "created", None)],
         ));
-        events::add_payment_events(writes, &[("payment.created", p)]);
+        events::add_payment_events(writes, &[("payment.created", p)])?;
         return Ok(());
     };
     if !PaymentStatus::Created.can_move_to(onward.to) || p.status != onward.to.as_str() {
@@ -351,7 +351,7 @@ fn record_created(
             (onward.to, onward.reason, onward.operation_id),
         ],
     ));
-    events::add_payment_events(writes, &[("payment.created", &created), (onward.event, p)]);
+    events::add_payment_events(writes, &[("payment.created", &created), (onward.event, p)])?;
     Ok(())
 }
 

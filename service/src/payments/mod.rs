@@ -121,7 +121,7 @@ pub(crate) fn plan_transition(
     if let Some(row) = moved.history {
         writes.add(history::Entity::insert(row).into_query());
     }
-    moved.event.add_to(&mut writes);
+    moved.event.add_to(&mut writes)?;
     Ok((moved.updated, writes))
 }
 
@@ -158,7 +158,7 @@ pub(crate) fn plan_move(
     let updated = changed.clone().try_into_model()?;
     let history = (from != to)
         .then(|| history_row(updated.id, (to, reason, operation_id), updated.updated_at));
-    let event = events::PlannedEvent::new(event_type, &updated);
+    let event = events::PlannedEvent::new(event_type, &updated)?;
     Ok(Move {
         updated,
         payment: changed,

@@ -426,7 +426,7 @@ async fn save_amounts(
     let p = pay.clone().try_into_model()?;
     let mut writes = Writes::new();
     writes.add(payment::Entity::update(pay).validate()?.into_query());
-    crate::events::add_payment_events(&mut writes, &[(event, &p)]);
+    crate::events::add_payment_events(&mut writes, &[(event, &p)])?;
     writes.run(conn).await?;
     tracing::info!(payment_id = %p.id, operation_id = %op.id, kind = %op.kind, "a cancelled payment's ledger updated");
     Ok(p)
