@@ -23,7 +23,7 @@ use crate::writes::{Writes, insert_if, insert_values_if};
 
 /// The payment as it was when the event happened, as JSON text: every field (camelCase),
 /// never card data, then `object` and `livemode`.
-pub fn payment_snapshot(p: &payment::Model) -> Result<String> {
+fn payment_snapshot(p: &payment::Model) -> Result<String> {
     #[derive(Serialize)]
     struct Snapshot<'a> {
         #[serde(flatten)]
@@ -51,14 +51,12 @@ pub fn payment_from_snapshot(data: &Value) -> Option<payment::Model> {
 pub fn add_payment_events(writes: &mut Writes, events: &[(&str, &payment::Model)]) -> Result<()> {
     let created_at = crate::db::now();
     let ids: Vec<Uuid> = events.iter().map(|_| Uuid::now_v7()).collect();
-    let mut insert = Query::insert();
-    insert.into_table(event::Entity).columns(EVENT_COLUMNS);
-    for ((event_type, p), id) in events.iter().zip(&ids) {
-        insert
-            .values(payment_event_values(*id, event_type, p, created_at)?)
-            .map_err(|e| ServiceError::Internal(format!("event insert: {e}")))?;
-    }
-    writes.add(insert);
+    let rows = events
+        .iter()
+        .zip(&ids)
+        .map(|((event_type, p), id)| payment_event_values(*id, event_type, p, created_at))
+        .collect::<Result<Vec<_>>>()?;
+    writes.add(payment_events_insert(rows)?);
     writes.add(outbox_insert(&ids));
     Ok(())
 }
@@ -81,13 +79,7 @@ impl PlannedEvent {
 
     /// Adds the event's inserts to `writes`.
     pub fn add_to(self, writes: &mut Writes) -> Result<()> {
-        let mut insert = Query::insert();
-        insert
-            .into_table(event::Entity)
-            .columns(EVENT_COLUMNS)
-            .values(self.values)
-            .map_err(|e| ServiceError::Internal(format!("event insert: {e}")))?;
-        writes.add(insert);
+        writes.add(payment_events_insert([self.values])?);
         writes.add(outbox_insert(&[self.id]));
         Ok(())
     }
@@ -116,6 +108,18 @@ const EVENT_COLUMNS: [event::Column; 8] = [
     event::Column::Data,
     event::Column::CreatedAt,
 ];
+
+/// The insert of payment events' rows, each [`payment_event_values`].
+fn payment_events_insert(rows: impl IntoIterator<Item = Vec<Expr>>) -> Result<InsertStatement> {
+    let mut insert = Query::insert();
+    insert.into_table(event::Entity).columns(EVENT_COLUMNS);
+    for row in rows {
+        insert
+            .values(row)
+            .map_err(|e| ServiceError::Internal(format!("event insert: {e}")))?;
+    }
+    Ok(insert)
+}
 
 /// One payment event's values for [`EVENT_COLUMNS`]; [`outbox_row`] of the same id must be
 /// written with it.
