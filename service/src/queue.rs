@@ -12,6 +12,7 @@ use apalis_sqlite::SqliteStorage;
 use futures::Stream;
 use futures::task::AtomicWaker;
 use redis::aio::ConnectionManager;
+use tokio::sync::mpsc;
 
 use crate::error::{Result, ServiceError};
 use crate::jobs::JobRef;
@@ -65,6 +66,8 @@ pub enum JobQueue {
         /// as large as its largest variant.
         client: Box<redis::Client>,
         keys: RedisKeys,
+        /// Tells the announcer (see [`announcer`]) that jobs were pushed.
+        announce: mpsc::Sender<()>,
     },
     Sqlite {
         storage: SqliteStorage<JobRef>,
@@ -101,11 +104,13 @@ impl JobQueue {
                     pushed: format!("{}:jobs:pushed", settings.redis_prefix),
                 };
                 let storage = RedisStorage::new(conn.clone()).with_config(config);
+                let announce = announcer(conn.clone(), keys.pushed.clone());
                 Ok(JobQueue::Redis {
                     storage,
                     conn,
                     client: Box::new(client),
                     keys,
+                    announce,
                 })
             }
             None => {
@@ -139,10 +144,7 @@ impl JobQueue {
         }
         let pushed = match self {
             JobQueue::Redis {
-                storage,
-                conn,
-                keys,
-                ..
+                storage, announce, ..
             } => {
                 let mut s = storage.clone();
                 let pushed = tokio::time::timeout(PUSH_TIMEOUT, async move {
@@ -150,7 +152,8 @@ impl JobQueue {
                 })
                 .await;
                 if matches!(pushed, Ok(Ok(()))) {
-                    announce_push(conn.clone(), keys.pushed.clone());
+                    // Full: an announcement is already due, and it comes after this push.
+                    let _ = announce.try_send(());
                 }
                 pushed
             }
@@ -253,23 +256,31 @@ impl JobQueue {
     }
 }
 
-/// Announces a push for [`JobQueue::wakeups`], in a task of its own: the pusher does not
-/// wait for it, and what becomes of it does not touch the push (which has succeeded). Best
-/// effort: a consumer that does not hear it finds the jobs at its next poll.
-fn announce_push(mut conn: ConnectionManager, channel: String) {
+/// Starts the task that announces pushes for [`JobQueue::wakeups`], and returns its
+/// doorbell. A pusher rings it once its push has succeeded and does not wait for the
+/// announcement, which cannot touch the push. Rings that come while an announcement is
+/// under way make one more after it, so every push is followed by an announcement while a
+/// burst of pushes makes few: under load a `PUBLISH` per push was a Redis round trip, and a
+/// wakeup of every listening worker, per charge. Best effort: a consumer that does not hear
+/// one finds the jobs at its next poll. The task ends when the last queue handle is dropped.
+fn announcer(mut conn: ConnectionManager, channel: String) -> mpsc::Sender<()> {
+    let (ring, mut rung) = mpsc::channel(1);
     tokio::spawn(async move {
-        let published = tokio::time::timeout(
-            PUSH_TIMEOUT,
-            redis::cmd("PUBLISH")
-                .arg(&channel)
-                .arg(1)
-                .query_async::<()>(&mut conn),
-        )
-        .await;
-        if !matches!(published, Ok(Ok(()))) {
-            tracing::debug!(%channel, "could not announce a push");
+        while rung.recv().await.is_some() {
+            let published = tokio::time::timeout(
+                PUSH_TIMEOUT,
+                redis::cmd("PUBLISH")
+                    .arg(&channel)
+                    .arg(1)
+                    .query_async::<()>(&mut conn),
+            )
+            .await;
+            if !matches!(published, Ok(Ok(()))) {
+                tracing::debug!(%channel, "could not announce a push");
+            }
         }
     });
+    ring
 }
 
 /// Pushes heard (see [`JobQueue::wakeups`]), as a stream of signals. Any number of pushes

@@ -58,3 +58,52 @@ async fn the_embedded_queue_has_no_wakeups() {
     .await;
     assert!(app.gw.queue.wakeups().is_none());
 }
+
+/// Pushes that come while an announcement is under way are announced together after it:
+/// a burst of pushes makes fewer announcements than pushes (one `PUBLISH` per push was a
+/// Redis round trip, and a wakeup of every listening worker, per charge), and the burst is
+/// still heard.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_pushes_is_announced_in_fewer_announcements() {
+    if !pg_enabled() {
+        return;
+    }
+    let app = TestApp::spawn_with(
+        Backend::PostgresRedis,
+        Options {
+            worker: false,
+            ..Options::default()
+        },
+    )
+    .await;
+    let job = || JobRef {
+        job_id: uuid::Uuid::now_v7(),
+        dispatch: 1,
+        acquirer_call: None,
+    };
+    let client = redis::Client::open(crate::support::redis_url()).unwrap();
+    let mut pubsub = client.get_async_pubsub().await.unwrap();
+    let channel = format!("{}:jobs:pushed", app.gw.settings.redis_prefix);
+    pubsub.subscribe(&channel).await.unwrap();
+    let mut heard = pubsub.into_on_message();
+    // A lone push is announced.
+    app.gw.queue.push_all(vec![job()]).await.expect("pushed");
+    tokio::time::timeout(Duration::from_secs(5), heard.next())
+        .await
+        .expect("a push is announced")
+        .expect("the channel is open");
+
+    const PUSHES: usize = 200;
+    let pushes = (0..PUSHES).map(|_| app.gw.queue.push_all(vec![job()]));
+    for pushed in futures::future::join_all(pushes).await {
+        pushed.expect("pushed");
+    }
+    let mut announcements = 0;
+    while let Ok(Some(_)) = tokio::time::timeout(Duration::from_millis(500), heard.next()).await {
+        announcements += 1;
+    }
+    assert!(
+        (1..PUSHES).contains(&announcements),
+        "{announcements} announcements for {PUSHES} pushes"
+    );
+}
