@@ -6,33 +6,45 @@ use service::jobs::JobRef;
 
 use crate::support::{Backend, Options, TestApp, pg_enabled};
 
+/// An app on PostgreSQL and Redis without a worker, so nothing consumes what is pushed;
+/// None when that mode is off.
+async fn app_without_worker() -> Option<TestApp> {
+    if !pg_enabled() {
+        return None;
+    }
+    let options = Options {
+        worker: false,
+        ..Options::default()
+    };
+    Some(TestApp::spawn_with(Backend::PostgresRedis, options).await)
+}
+
+/// A reference naming no job: no consumer runs here anyway.
+fn unnamed_job() -> JobRef {
+    JobRef {
+        job_id: uuid::Uuid::now_v7(),
+        dispatch: 1,
+        acquirer_call: None,
+    }
+}
+
 /// The consumer's wakeups follow the channel `push_all` announces pushes on
 /// (`<prefix>:jobs:pushed`): a push is heard. (Were the channel wrong, consumers would
 /// silently fall back to their slow poll.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_push_is_heard_by_the_waiting_consumer() {
-    if !pg_enabled() {
+    let Some(app) = app_without_worker().await else {
         return;
-    }
-    let app = TestApp::spawn_with(
-        Backend::PostgresRedis,
-        Options {
-            worker: false,
-            ..Options::default()
-        },
-    )
-    .await;
+    };
     let mut wakeups = app.gw.queue.wakeups().expect("wakeups on Redis");
-    // The listener subscribes in the background: push until a push is heard. The references
-    // name no job, which no consumer runs here anyway.
+    // The listener subscribes in the background: push until a push is heard.
     let heard = async {
         loop {
-            let job = JobRef {
-                job_id: uuid::Uuid::now_v7(),
-                dispatch: 1,
-                acquirer_call: None,
-            };
-            app.gw.queue.push_all(vec![job]).await.expect("pushed");
+            app.gw
+                .queue
+                .push_all(vec![unnamed_job()])
+                .await
+                .expect("pushed");
             if tokio::time::timeout(Duration::from_millis(200), wakeups.next())
                 .await
                 .is_ok()
@@ -65,21 +77,8 @@ async fn the_embedded_queue_has_no_wakeups() {
 /// still heard.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_of_pushes_is_announced_in_fewer_announcements() {
-    if !pg_enabled() {
+    let Some(app) = app_without_worker().await else {
         return;
-    }
-    let app = TestApp::spawn_with(
-        Backend::PostgresRedis,
-        Options {
-            worker: false,
-            ..Options::default()
-        },
-    )
-    .await;
-    let job = || JobRef {
-        job_id: uuid::Uuid::now_v7(),
-        dispatch: 1,
-        acquirer_call: None,
     };
     let client = redis::Client::open(crate::support::redis_url()).unwrap();
     let mut pubsub = client.get_async_pubsub().await.unwrap();
@@ -87,14 +86,18 @@ async fn a_burst_of_pushes_is_announced_in_fewer_announcements() {
     pubsub.subscribe(&channel).await.unwrap();
     let mut heard = pubsub.into_on_message();
     // A lone push is announced.
-    app.gw.queue.push_all(vec![job()]).await.expect("pushed");
+    app.gw
+        .queue
+        .push_all(vec![unnamed_job()])
+        .await
+        .expect("pushed");
     tokio::time::timeout(Duration::from_secs(5), heard.next())
         .await
         .expect("a push is announced")
         .expect("the channel is open");
 
     const PUSHES: usize = 200;
-    let pushes = (0..PUSHES).map(|_| app.gw.queue.push_all(vec![job()]));
+    let pushes = (0..PUSHES).map(|_| app.gw.queue.push_all(vec![unnamed_job()]));
     for pushed in futures::future::join_all(pushes).await {
         pushed.expect("pushed");
     }
