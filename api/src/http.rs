@@ -16,7 +16,7 @@ use serde_json::json;
 use service::{Gateway, ServiceError, merchants};
 
 use crate::graphql::{self, IdempotencyHeader, PaygateSchema};
-use crate::parsed::ParsedQueries;
+use crate::parsed::{ParsedQueries, Prepared};
 
 /// Shared behind one `Arc`: axum clones the state for every request, and cloning the
 /// gateway's handles one by one (then dropping them) was about 2 % of `serve`'s CPU on a
@@ -26,6 +26,8 @@ type App = Arc<AppState>;
 struct AppState {
     gw: Gateway,
     schema: PaygateSchema,
+    /// For documents without variables that passed every validation rule before.
+    validated_schema: PaygateSchema,
     parsed: ParsedQueries,
 }
 
@@ -43,6 +45,7 @@ pub fn router(gw: Gateway) -> Router {
         .with_state(Arc::new(AppState {
             gw: gw.clone(),
             schema,
+            validated_schema: graphql::validated_schema(Some(gw.clone())),
             parsed: ParsedQueries::default(),
         }))
         .merge(crate::pages::router(gw))
@@ -88,11 +91,21 @@ async fn graphql_handler(
         }
     };
     let mut req = req.into_inner().data(caller);
-    app.parsed.prepare(&mut req);
+    let prepared = app.parsed.prepare(&mut req);
     if let Some(key) = headers.get("idempotency-key").and_then(|v| v.to_str().ok()) {
         req = req.data(IdempotencyHeader(key.to_string()));
     }
-    GraphQLResponse::from(app.schema.execute(req).await).into_response()
+    let answer = match prepared {
+        Prepared::Validated => app.validated_schema.execute(req).await,
+        Prepared::Unvalidated { note } => {
+            let answer = app.schema.execute(req).await;
+            if let Some(query) = note {
+                app.parsed.note(&query, &answer);
+            }
+            answer
+        }
+    };
+    GraphQLResponse::from(answer).into_response()
 }
 
 /// graphql-transport-ws. The API key comes in `connection_init`'s payload (`apiKey`, or

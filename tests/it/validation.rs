@@ -103,3 +103,67 @@ async fn malformed_ids_and_cursors_are_clear_errors(app: TestApp) {
     );
 }
 on_both_backends!(malformed_ids_and_cursors_are_clear_errors);
+
+/// A document is validated in full until it has passed once; one that declares no
+/// variables is then run by a schema that checks only the limits again (`parsed` in the
+/// API). Every document answers the same the first time and after, through either schema:
+/// good ones, ones that fail a rule (never noted), ones whose field fails, and ones whose
+/// variables are bad (validated every time).
+async fn a_document_answers_the_same_however_often_it_is_sent(app: TestApp) {
+    app.gql(
+        "mutation { createPayment(input: {amount: 250, currency: \"EUR\"}) { errors { code } } }",
+        json!({}),
+    )
+    .await;
+    let documents = [
+        (
+            "{ payments(first: 2) { edges { node { amount currency } } } }",
+            json!({}),
+        ),
+        ("{ payments(first: \"two\") { totalCount } }", json!({})),
+        ("{ payments { edges { node { nope } } } }", json!({})),
+        ("{ payment(id: \"not-a-uuid\") { id } }", json!({})),
+        (
+            "query($n: Int) { payments(first: $n) { totalCount } }",
+            json!({"n": "many"}),
+        ),
+        (
+            "query($n: Int) { payments(first: $n) { totalCount } }",
+            json!({"n": 1}),
+        ),
+    ];
+    for (query, variables) in &documents {
+        let first = app.gql_as(Some(&app.key), query, variables.clone()).await;
+        for _ in 0..2 {
+            let again = app.gql_as(Some(&app.key), query, variables.clone()).await;
+            assert_eq!(again, first, "{query} {variables}");
+        }
+    }
+    let (_, page) = app.gql_as(Some(&app.key), documents[0].0, json!({})).await;
+    assert_eq!(
+        page["data"]["payments"]["edges"][0]["node"],
+        json!({"amount": 250, "currency": "EUR"})
+    );
+    let (_, bad) = app.gql_as(Some(&app.key), documents[1].0, json!({})).await;
+    assert!(bad["data"].is_null(), "{bad}");
+    assert!(
+        bad["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("first"),
+        "{bad}"
+    );
+    // A mutation without variables runs again each time it is sent once it has passed.
+    let create = "mutation { createPayment(input: {amount: 7, currency: \"EUR\"}) { payment { id } errors { code } } }";
+    let ids: Vec<_> = futures::future::join_all((0..3).map(|_| app.gql(create, json!({}))))
+        .await
+        .into_iter()
+        .map(|d| d["createPayment"]["payment"]["id"].clone())
+        .collect();
+    assert!(ids.iter().all(|id| id.is_string()), "{ids:?}");
+    assert!(
+        ids[0] != ids[1] && ids[1] != ids[2] && ids[0] != ids[2],
+        "{ids:?}"
+    );
+}
+on_both_backends!(a_document_answers_the_same_however_often_it_is_sent);

@@ -7,7 +7,7 @@
 //! Anything else (a field that loads more, a fragment, a directive) takes async-graphql's own
 //! path, so answers and errors are the same either way.
 //!
-//! The schema registers no extension (`super::schema`), and this relies on it: an extension
+//! The schemas register no extension (`super::build`), and this relies on it: an extension
 //! that hooks each field's resolution would not see the fields resolved here, and
 //! async-graphql does not tell a resolver whether one is registered.
 use std::borrow::Cow;
