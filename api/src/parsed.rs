@@ -90,8 +90,9 @@ impl ParsedQueries {
     }
 
     /// Notes that the document `query` passed every validation rule, as its answer shows:
-    /// a document that fails one is answered with no data at all (`data: null`). A
-    /// document with data but answered null for some other reason is only not noted.
+    /// a document that fails one is answered with no data at all (`data: null`). One that
+    /// passed but was answered `data: null` for another reason (its root field failed) is
+    /// merely not noted, and is validated in full again next time.
     pub fn note(&self, query: &str, answer: &Response) {
         if answer.data == async_graphql::Value::Null {
             return;
