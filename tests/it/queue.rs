@@ -4,20 +4,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use service::jobs::JobRef;
 
-use crate::support::{Backend, Options, TestApp, pg_enabled};
-
-/// An app on PostgreSQL and Redis without a worker, so nothing consumes what is pushed;
-/// None when that mode is off.
-async fn app_without_worker() -> Option<TestApp> {
-    if !pg_enabled() {
-        return None;
-    }
-    let options = Options {
-        worker: false,
-        ..Options::default()
-    };
-    Some(TestApp::spawn_with(Backend::PostgresRedis, options).await)
-}
+use crate::support::{Backend, Options, TestApp};
 
 /// A reference naming no job: no consumer runs here anyway.
 fn unnamed_job() -> JobRef {
@@ -33,7 +20,7 @@ fn unnamed_job() -> JobRef {
 /// silently fall back to their slow poll.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_push_is_heard_by_the_waiting_consumer() {
-    let Some(app) = app_without_worker().await else {
+    let Some(app) = TestApp::on_postgres_without_worker().await else {
         return;
     };
     let mut wakeups = app.gw.queue.wakeups().expect("wakeups on Redis");
@@ -77,7 +64,7 @@ async fn the_embedded_queue_has_no_wakeups() {
 /// still heard.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_of_pushes_is_announced_in_fewer_announcements() {
-    let Some(app) = app_without_worker().await else {
+    let Some(app) = TestApp::on_postgres_without_worker().await else {
         return;
     };
     let client = redis::Client::open(crate::support::redis_url()).unwrap();

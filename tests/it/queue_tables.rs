@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
 use serde_json::Value;
 
-use crate::support::{Backend, Options, TestApp, pg_enabled};
+use crate::support::{Backend, Options, TestApp};
 
 /// The server's own count of the dispatcher's outbox poll: the buffers (pages) it touched.
 async fn pages_read_by_the_outbox_poll(db: &DatabaseConnection) -> i64 {
@@ -90,14 +90,7 @@ async fn the_worker_vacuums_the_outbox_once_its_dead_rows_pile_up() {
 /// An app on PostgreSQL with no worker (so that only the test vacuums), whose outbox has
 /// churned; none when the PostgreSQL tests are off.
 async fn churned_app_without_worker() -> Option<TestApp> {
-    if !pg_enabled() {
-        return None;
-    }
-    let opts = Options {
-        worker: false,
-        ..Options::default()
-    };
-    let app = TestApp::spawn_with(Backend::PostgresRedis, opts).await;
+    let app = TestApp::on_postgres_without_worker().await?;
     churn_the_outbox(&app.settings.database_url).await;
     Some(app)
 }

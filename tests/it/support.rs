@@ -231,6 +231,19 @@ impl TestApp {
         Some(TestApp::spawn_with(Backend::PostgresRedis, Options::default()).await)
     }
 
+    /// [`TestApp::on_postgres`] with no worker: nothing consumes what is pushed, and only
+    /// the test does the worker's chores (vacuuming the outbox, say).
+    pub async fn on_postgres_without_worker() -> Option<TestApp> {
+        if !pg_enabled() {
+            return None;
+        }
+        let options = Options {
+            worker: false,
+            ..Options::default()
+        };
+        Some(TestApp::spawn_with(Backend::PostgresRedis, options).await)
+    }
+
     pub async fn spawn_with(backend: Backend, opts: Options) -> TestApp {
         let dir = tempfile::tempdir().expect("temp dir");
         let (database_url, database) = match backend {
