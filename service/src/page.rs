@@ -153,7 +153,7 @@ impl<T> Rows<T> {
 /// column of `E`, which a narrow page then drops again.
 pub async fn keyset_of<E, T>(
     conn: &impl sea_orm::ConnectionTrait,
-    mut select: sea_orm::sea_query::SelectStatement,
+    select: sea_orm::sea_query::SelectStatement,
     cond: sea_orm::Condition,
     order: Order<E::Column>,
     page: PageRequest,
@@ -163,13 +163,39 @@ where
     E: sea_orm::EntityTrait,
     E::Model: Send + Sync,
 {
-    use sea_orm::sea_query::{IntoCondition, Order as Direction};
-    use sea_orm::{ColumnTrait, Condition, IntoSimpleExpr, PaginatorTrait, QueryFilter};
     let total = if page.with_total {
-        E::find().filter(cond.clone()).count(conn).await?
+        total_of::<E>(conn, cond.clone()).await?
     } else {
         0
     };
+    let statement = conn
+        .get_database_backend()
+        .build(&keyset_select(select, cond, order, page));
+    rows_of(conn, statement, page, total, decode).await
+}
+
+/// How many rows of `E` match `cond`: a scan of them all, so only for `totalCount`.
+pub async fn total_of<E: sea_orm::EntityTrait>(
+    conn: &impl sea_orm::ConnectionTrait,
+    cond: sea_orm::Condition,
+) -> Result<u64>
+where
+    E::Model: Send + Sync,
+{
+    use sea_orm::{PaginatorTrait, QueryFilter};
+    Ok(E::find().filter(cond).count(conn).await?)
+}
+
+/// `select` narrowed to the page: the rows matching `cond` after the cursor, in `order`,
+/// one more than the page holds (to tell whether there is a next page).
+pub fn keyset_select<C: sea_orm::ColumnTrait>(
+    mut select: sea_orm::sea_query::SelectStatement,
+    cond: sea_orm::Condition,
+    order: Order<C>,
+    page: PageRequest,
+) -> sea_orm::sea_query::SelectStatement {
+    use sea_orm::sea_query::{IntoCondition, Order as Direction};
+    use sea_orm::{Condition, IntoSimpleExpr};
     let Order { fixed, created, id } = order;
     let mut cond = cond;
     if let Some(after) = page.after {
@@ -186,10 +212,21 @@ where
         select.order_by_expr(column.into_simple_expr(), Direction::Desc);
     }
     select.limit(page.first + 1);
-    let statement = conn.get_database_backend().build(&select);
+    select
+}
+
+/// The rows that `statement` (a page's, as [`keyset_select`] writes it) answers, decoded by
+/// `decode`, with the page's `total`.
+pub async fn rows_of<T>(
+    conn: &impl sea_orm::ConnectionTrait,
+    statement: sea_orm::Statement,
+    page: PageRequest,
+    total: u64,
+    decode: impl Fn(&sea_orm::QueryResult) -> std::result::Result<T, sea_orm::DbErr>,
+) -> Result<Rows<T>> {
     let results = conn.query_all_raw(statement).await?;
-    // Sized up front: collected through `Result`, the rows (600 bytes a payment) were
-    // reallocated and copied as the vector grew.
+    // Sized up front: collected through `Result`, the rows were reallocated and copied as
+    // the vector grew.
     let mut rows = Vec::with_capacity(results.len());
     for result in &results {
         rows.push(decode(result)?);

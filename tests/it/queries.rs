@@ -24,7 +24,7 @@ async fn payments_are_paged_newest_first_and_filtered(app: TestApp) {
     )
     .await;
     let q = "query($f: PaymentsFilter, $after: String) { payments(first: 2, after: $after, filter: $f) { totalCount edges { cursor node { id status amount } } pageInfo { hasNextPage endCursor } } }";
-    let page = app.gql(q, json!({"f": {"status": ["PAID"]}})).await;
+    let page = answered_twice(&app, q, json!({"f": {"status": ["PAID"]}})).await;
     assert_eq!(page["payments"]["totalCount"], 3);
     let got: Vec<_> = page["payments"]["edges"]
         .as_array()
@@ -34,12 +34,12 @@ async fn payments_are_paged_newest_first_and_filtered(app: TestApp) {
         .collect();
     assert_eq!(got, vec![json!(ids[4]), json!(ids[2])]);
     assert_eq!(page["payments"]["pageInfo"]["hasNextPage"], true);
-    let next = app
-        .gql(
-            q,
-            json!({"f": {"status": ["PAID"]}, "after": page["payments"]["pageInfo"]["endCursor"]}),
-        )
-        .await;
+    let next = answered_twice(
+        &app,
+        q,
+        json!({"f": {"status": ["PAID"]}, "after": page["payments"]["pageInfo"]["endCursor"]}),
+    )
+    .await;
     let got: Vec<_> = next["payments"]["edges"]
         .as_array()
         .unwrap()
@@ -49,11 +49,16 @@ async fn payments_are_paged_newest_first_and_filtered(app: TestApp) {
     assert_eq!(got, vec![json!(ids[0])]);
     assert_eq!(next["payments"]["pageInfo"]["hasNextPage"], false);
 
-    let held = app
-        .gql(q, json!({"f": {"status": ["HOLD"], "customerId": c}}))
-        .await;
+    let held = answered_twice(&app, q, json!({"f": {"status": ["HOLD"], "customerId": c}})).await;
     assert_eq!(held["payments"]["totalCount"], 2);
-    let by_ref = app.gql(q, json!({"f": {"clientReference": "ref-9"}})).await;
+    let both = answered_twice(
+        &app,
+        q,
+        json!({"f": {"status": ["HOLD", "PAID"], "customerId": c}}),
+    )
+    .await;
+    assert_eq!(both["payments"]["totalCount"], 5);
+    let by_ref = answered_twice(&app, q, json!({"f": {"clientReference": "ref-9"}})).await;
     assert_eq!(by_ref["payments"]["totalCount"], 1);
     let all = app
         .gql(
@@ -62,10 +67,47 @@ async fn payments_are_paged_newest_first_and_filtered(app: TestApp) {
         )
         .await;
     assert_eq!(all["payments"]["totalCount"], 6);
-    let future = app
-        .gql(q, json!({"f": {"createdAfter": "2999-01-01T00:00:00Z"}}))
-        .await;
+    let future = answered_twice(
+        &app,
+        q,
+        json!({"f": {"createdAfter": "2999-01-01T00:00:00Z"}}),
+    )
+    .await;
     assert_eq!(future["payments"]["totalCount"], 0);
+    let past = answered_twice(
+        &app,
+        q,
+        json!({"f": {"createdBefore": "2999-01-01T00:00:00Z"}}),
+    )
+    .await;
+    assert_eq!(past["payments"]["totalCount"], 6);
+    // Without totalCount, as most pages are asked for: the same edges.
+    let narrow = "query($f: PaymentsFilter) { payments(first: 2, filter: $f) { edges { node { id status amount } } } }";
+    let edges = answered_twice(&app, narrow, json!({"f": {"status": ["PAID"]}})).await;
+    assert_eq!(
+        edges["payments"]["edges"],
+        json!(
+            page["payments"]["edges"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| json!({"node": e["node"]}))
+                .collect::<Vec<_>>()
+        )
+    );
+}
+
+/// The answer to `query`, asked twice: the second time a page's statement is one kept from
+/// the first (`service::payments::page_sql`); both answers must be the same.
+async fn answered_twice(
+    app: &TestApp,
+    query: &str,
+    variables: serde_json::Value,
+) -> serde_json::Value {
+    let first = app.gql(query, variables.clone()).await;
+    let second = app.gql(query, variables).await;
+    assert_eq!(first, second, "{query}");
+    first
 }
 on_both_backends!(payments_are_paged_newest_first_and_filtered);
 
@@ -155,7 +197,7 @@ async fn payments_read_by_position_equal_payments_read_by_name(app: TestApp) {
     )
     .await
     .expect("list");
-    let listed: Vec<_> = page.items.into_iter().map(|(_, p)| p).collect();
+    let listed: Vec<_> = page.items.into_iter().map(|(_, p)| *p).collect();
     assert_eq!(listed, vec![full, empty], "newest first, as stored");
 }
 on_both_backends!(payments_read_by_position_equal_payments_read_by_name);

@@ -18,6 +18,13 @@ pub fn caller(ctx: &Context<'_>) -> async_graphql::Result<Caller> {
         .map_err(|_| super::errors::graphql_error(&ServiceError::Unauthenticated))
 }
 
+/// An object's ID: its UUID, hyphenated, in lower case. Written straight into the string, not
+/// through `Display`'s formatter: a page of 20 payments formats 20 of them.
+pub fn id_of(uuid: Uuid) -> async_graphql::ID {
+    let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    async_graphql::ID(uuid.hyphenated().encode_lower(&mut text).to_owned())
+}
+
 /// Parses an ID argument; a malformed one is simply not found.
 pub fn parse_id(id: &async_graphql::ID, field: &str) -> Result<Uuid, ServiceError> {
     id.parse::<Uuid>().map_err(|_| {

@@ -6,7 +6,7 @@ use service::ServiceError;
 use service::customers::{self, NewCustomer};
 use service::page::PageRequest;
 
-use super::context::{caller, gateway, idempotent, parse_id};
+use super::context::{caller, gateway, id_of, idempotent, parse_id};
 use super::errors::{UserError, graphql_error, split};
 use super::{EdgeCursor, PageInfo};
 
@@ -15,7 +15,7 @@ pub struct Customer(pub customer::Model);
 #[Object]
 impl Customer {
     async fn id(&self) -> ID {
-        ID(self.0.id.to_string())
+        id_of(self.0.id)
     }
     async fn email(&self) -> Option<&str> {
         self.0.email.as_deref()
@@ -68,10 +68,10 @@ pub struct PaymentMethod(pub payment_method::Model);
 #[Object]
 impl PaymentMethod {
     async fn id(&self) -> ID {
-        ID(self.0.id.to_string())
+        id_of(self.0.id)
     }
     async fn customer_id(&self) -> Option<ID> {
-        self.0.customer_id.map(|id| ID(id.to_string()))
+        self.0.customer_id.map(id_of)
     }
     async fn brand(&self) -> &str {
         &self.0.brand

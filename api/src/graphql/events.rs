@@ -8,7 +8,7 @@ use service::page::PageRequest;
 use service::webhooks::{self, EndpointInput, EndpointUpdate};
 use uuid::Uuid;
 
-use super::context::{caller, gateway, idempotent, parse_id};
+use super::context::{caller, gateway, id_of, idempotent, parse_id};
 use super::errors::{UserError, graphql_error, split};
 use super::{EdgeCursor, PageInfo};
 
@@ -18,14 +18,14 @@ pub struct Event(pub event::Model);
 impl Event {
     /// Also the `webhook-id` of its deliveries.
     async fn id(&self) -> ID {
-        ID(self.0.id.to_string())
+        id_of(self.0.id)
     }
     #[graphql(name = "type")]
     async fn event_type(&self) -> &str {
         &self.0.event_type
     }
     async fn payment_id(&self) -> Option<ID> {
-        self.0.payment_id.map(|id| ID(id.to_string()))
+        self.0.payment_id.map(id_of)
     }
     /// 1, 2, 3… per payment.
     async fn sequence(&self) -> i64 {
@@ -51,7 +51,7 @@ pub struct Delivery(pub webhook_delivery::Model);
 #[Object]
 impl Delivery {
     async fn id(&self) -> ID {
-        ID(self.0.id.to_string())
+        id_of(self.0.id)
     }
     /// PENDING, SUCCEEDED or FAILED.
     async fn status(&self) -> &str {
@@ -106,7 +106,7 @@ pub struct WebhookEndpoint(pub webhook_endpoint::Model);
 #[Object]
 impl WebhookEndpoint {
     async fn id(&self) -> ID {
-        ID(self.0.id.to_string())
+        id_of(self.0.id)
     }
     async fn url(&self) -> &str {
         &self.0.url

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use entity::{api_key, merchant};
 use service::{Mode, merchants};
 
-use super::context::{caller, gateway, parse_id};
+use super::context::{caller, gateway, id_of, parse_id};
 use super::errors::{UserError, graphql_error, split};
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
@@ -19,7 +19,7 @@ pub struct Merchant(pub merchant::Model, pub Mode);
 #[Object]
 impl Merchant {
     async fn id(&self) -> ID {
-        ID(self.0.id.to_string())
+        id_of(self.0.id)
     }
     async fn name(&self) -> &str {
         &self.0.name
@@ -39,7 +39,7 @@ pub struct ApiKey(pub api_key::Model);
 #[Object]
 impl ApiKey {
     async fn id(&self) -> ID {
-        ID(self.0.id.to_string())
+        id_of(self.0.id)
     }
     async fn mode(&self) -> KeyMode {
         if self.0.mode == "live" {

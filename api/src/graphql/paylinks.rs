@@ -7,7 +7,7 @@ use service::page::PageRequest;
 use service::paylinks::{self, ItemInput, PaylinkFilter, PaylinkInput, PaymentOption};
 use service::products::{self, ProductInput};
 
-use super::context::{caller, gateway, idempotent, parse_id};
+use super::context::{caller, gateway, id_of, idempotent, parse_id};
 use super::errors::{UserError, graphql_error, split};
 use super::payments::Payment;
 use super::scalars::Amount;
@@ -123,7 +123,7 @@ pub struct Paylink(pub paylink::Model);
 #[Object]
 impl Paylink {
     async fn id(&self) -> ID {
-        ID(self.0.id.to_string())
+        id_of(self.0.id)
     }
     async fn code(&self) -> &str {
         &self.0.code
@@ -195,18 +195,18 @@ impl Paylink {
         self.0.cancel_uri.as_deref()
     }
     async fn buyer_customer_id(&self) -> Option<ID> {
-        self.0.buyer_customer_id.map(|id| ID(id.to_string()))
+        self.0.buyer_customer_id.map(id_of)
     }
     /// The payments made through it.
     async fn payments(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Payment>> {
         let rows = paylinks::payments_of(gateway(ctx)?, self.0.id)
             .await
             .map_err(|e| graphql_error(&e))?;
-        Ok(rows.into_iter().map(Payment).collect())
+        Ok(rows.into_iter().map(Payment::from).collect())
     }
     /// The API key that made it.
     async fn created_by(&self) -> ID {
-        ID(self.0.created_by.to_string())
+        id_of(self.0.created_by)
     }
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
@@ -249,7 +249,7 @@ impl PaylinkItem {
         self.0.ogp_uri.as_deref()
     }
     async fn product_id(&self) -> Option<ID> {
-        self.0.product_id.map(|id| ID(id.to_string()))
+        self.0.product_id.map(id_of)
     }
 }
 
@@ -258,7 +258,7 @@ pub struct Product(pub product::Model);
 #[Object]
 impl Product {
     async fn id(&self) -> ID {
-        ID(self.0.id.to_string())
+        id_of(self.0.id)
     }
     async fn name(&self) -> &str {
         &self.0.name

@@ -12,7 +12,7 @@ use service::payments::{
 use service::{ServiceError, status};
 use uuid::Uuid;
 
-use super::context::{caller, gateway, idempotent, parse_id};
+use super::context::{caller, gateway, id_of, idempotent, parse_id};
 use super::errors::{UserError, graphql_error, split};
 use super::in_place::{InMemory, InPlace, InPlaceList, in_memory};
 use super::payment_columns;
@@ -83,7 +83,15 @@ fn status_of(s: &str) -> async_graphql::Result<PaymentStatus> {
         .map_err(|e| graphql_error(&ServiceError::Internal(e)))
 }
 
-pub struct Payment(pub payment::Model);
+/// Boxed: a payment is 600 bytes, and a page hands its payments on from row to edge
+/// (`service::payments::row::only`).
+pub struct Payment(pub Box<payment::Model>);
+
+impl From<payment::Model> for Payment {
+    fn from(model: payment::Model) -> Self {
+        Payment(Box::new(model))
+    }
+}
 
 /// A payment's leaf fields read its row (the columns `payment_columns` names); its lists
 /// load more by its id.
@@ -107,7 +115,7 @@ impl InMemory for PaymentEdge {
 #[Object]
 impl Payment {
     async fn id(&self) -> ID {
-        ID(self.0.id.to_string())
+        id_of(self.0.id)
     }
     async fn status(&self) -> async_graphql::Result<PaymentStatus> {
         status_of(&self.0.status)
@@ -131,10 +139,10 @@ impl Payment {
         }
     }
     async fn customer_id(&self) -> Option<ID> {
-        self.0.customer_id.map(|id| ID(id.to_string()))
+        self.0.customer_id.map(id_of)
     }
     async fn payment_method_id(&self) -> Option<ID> {
-        self.0.payment_method_id.map(|id| ID(id.to_string()))
+        self.0.payment_method_id.map(id_of)
     }
     async fn client_reference(&self) -> Option<&str> {
         self.0.client_reference.as_deref()
@@ -255,7 +263,7 @@ impl Payment {
         self.0.checkout_expires_at
     }
     async fn paylink_id(&self) -> Option<ID> {
-        self.0.paylink_id.map(|id| ID(id.to_string()))
+        self.0.paylink_id.map(id_of)
     }
     async fn force_recurring(&self) -> bool {
         self.0.force_recurring
@@ -358,7 +366,7 @@ pub struct Operation(pub operation::Model);
 #[Object]
 impl Operation {
     async fn id(&self) -> ID {
-        ID(self.0.id.to_string())
+        id_of(self.0.id)
     }
     /// CHARGE, AUTHORIZE, CAPTURE, RELEASE or REFUND.
     async fn kind(&self) -> &str {
@@ -405,7 +413,7 @@ impl StatusChange {
         self.0.reason.as_deref()
     }
     async fn operation_id(&self) -> Option<ID> {
-        self.0.operation_id.map(|id| ID(id.to_string()))
+        self.0.operation_id.map(id_of)
     }
 }
 
@@ -584,7 +592,7 @@ impl PaymentQuery {
         let p = payments::get(gateway(ctx)?, &caller, id)
             .await
             .map_err(|e| graphql_error(&e))?;
-        Ok(Payment(p))
+        Ok(Payment::from(p))
     }
 
     /// Payments newest first, 20 a page by default, at most 100.
@@ -655,7 +663,7 @@ async fn payload<A: Into<WithRow<entity::payment::Model>>>(
     };
     let (p, errors) = split(result)?;
     Ok(PaymentPayload {
-        payment: p.map(Payment),
+        payment: p.map(Payment::from),
         paylink: None,
         errors,
     })
@@ -699,7 +707,7 @@ async fn charge_payload(
         .and_then(|s| s.as_str())
         .and_then(|s| s.parse().ok())
     {
-        Some(id) => Some(Payment(
+        Some(id) => Some(Payment::from(
             payments::get(gw, &caller, id)
                 .await
                 .map_err(|e| graphql_error(&e))?,

@@ -33,7 +33,7 @@ impl PaymentFeed {
             if let Some(ev) = self.buffer.pop_front() {
                 self.last = ev.sequence;
                 match events::payment_from_snapshot(&ev.data) {
-                    Some(p) => return Some((Payment(p), self)),
+                    Some(p) => return Some((Payment::from(p), self)),
                     None => continue,
                 }
             }

@@ -5,6 +5,7 @@ mod create;
 mod fallback;
 mod lifecycle;
 mod outcome;
+mod page_sql;
 mod query;
 mod row;
 mod schedule;
