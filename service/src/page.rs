@@ -96,7 +96,8 @@ impl<T> Page<T> {
 }
 
 /// One page of `E` rows matching `cond`, newest first, by keyset on (created, id), with the
-/// total count. Every list of the API goes through here.
+/// total count. Every list of the API goes through here, or (payments) through its parts:
+/// [`total_of`], [`keyset_select`] and [`rows_of`].
 pub async fn keyset<E>(
     conn: &impl sea_orm::ConnectionTrait,
     cond: sea_orm::Condition,
@@ -109,11 +110,22 @@ where
     E::Model: Send + Sync,
 {
     use sea_orm::{FromQueryResult, QueryTrait};
-    keyset_of::<E, _>(conn, E::find().into_query(), cond, order, page, |row| {
+    let total = if page.with_total {
+        total_of::<E>(conn, cond.clone()).await?
+    } else {
+        0
+    };
+    let statement = conn.get_database_backend().build(&keyset_select(
+        E::find().into_query(),
+        cond,
+        order,
+        page,
+    ));
+    let rows = rows_of(conn, statement, page, total, |row| {
         E::Model::from_query_result(row, "")
     })
-    .await
-    .map(|rows| rows.into_page(cursor))
+    .await?;
+    Ok(rows.into_page(cursor))
 }
 
 /// How a list is ordered: newest first by (created, id). With `fixed`, a column `cond` holds
@@ -148,32 +160,6 @@ impl<T> Rows<T> {
     }
 }
 
-/// [`keyset`] with the rows that `select` (the columns and the table of `E`, all or some)
-/// selects, decoded by `decode`. A statement rather than a `Select<E>`: that starts with every
-/// column of `E`, which a narrow page then drops again.
-pub async fn keyset_of<E, T>(
-    conn: &impl sea_orm::ConnectionTrait,
-    select: sea_orm::sea_query::SelectStatement,
-    cond: sea_orm::Condition,
-    order: Order<E::Column>,
-    page: PageRequest,
-    decode: impl Fn(&sea_orm::QueryResult) -> std::result::Result<T, sea_orm::DbErr>,
-) -> Result<Rows<T>>
-where
-    E: sea_orm::EntityTrait,
-    E::Model: Send + Sync,
-{
-    let total = if page.with_total {
-        total_of::<E>(conn, cond.clone()).await?
-    } else {
-        0
-    };
-    let statement = conn
-        .get_database_backend()
-        .build(&keyset_select(select, cond, order, page));
-    rows_of(conn, statement, page, total, decode).await
-}
-
 /// How many rows of `E` match `cond`: a scan of them all, so only for `totalCount`.
 pub async fn total_of<E: sea_orm::EntityTrait>(
     conn: &impl sea_orm::ConnectionTrait,
@@ -186,8 +172,10 @@ where
     Ok(E::find().filter(cond).count(conn).await?)
 }
 
-/// `select` narrowed to the page: the rows matching `cond` after the cursor, in `order`,
-/// one more than the page holds (to tell whether there is a next page).
+/// `select` (the columns and the table, all or some) narrowed to the page: the rows matching
+/// `cond` after the cursor, in `order`, one more than the page holds (to tell whether there
+/// is a next page). A statement rather than a `Select<E>`, which starts with every column of
+/// `E` that a narrow page then drops again.
 pub fn keyset_select<C: sea_orm::ColumnTrait>(
     mut select: sea_orm::sea_query::SelectStatement,
     cond: sea_orm::Condition,
