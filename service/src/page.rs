@@ -110,11 +110,7 @@ where
     E::Model: Send + Sync,
 {
     use sea_orm::{FromQueryResult, QueryTrait};
-    let total = if page.with_total {
-        total_of::<E>(conn, cond.clone()).await?
-    } else {
-        0
-    };
+    let total = total_of::<E>(conn, page, || cond.clone()).await?;
     let statement = conn.get_database_backend().build(&keyset_select(
         E::find().into_query(),
         cond,
@@ -160,16 +156,21 @@ impl<T> Rows<T> {
     }
 }
 
-/// How many rows of `E` match `cond`: a scan of them all, so only for `totalCount`.
+/// How many rows of `E` match `cond` when the page asks for `totalCount`, else 0 with no
+/// query: the count is a scan of them all. `cond` is built only when it is needed.
 pub async fn total_of<E: sea_orm::EntityTrait>(
     conn: &impl sea_orm::ConnectionTrait,
-    cond: sea_orm::Condition,
+    page: PageRequest,
+    cond: impl FnOnce() -> sea_orm::Condition,
 ) -> Result<u64>
 where
     E::Model: Send + Sync,
 {
     use sea_orm::{PaginatorTrait, QueryFilter};
-    Ok(E::find().filter(cond).count(conn).await?)
+    if !page.with_total {
+        return Ok(0);
+    }
+    Ok(E::find().filter(cond()).count(conn).await?)
 }
 
 /// `select` (the columns and the table, all or some) narrowed to the page: the rows matching

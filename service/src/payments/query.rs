@@ -51,11 +51,9 @@ pub async fn list(
     let backend = conn.get_database_backend();
     let shape = Shape::of(backend, filter, &page, columns);
     let values = page_sql::values(caller.merchant_id, caller.mode.as_str(), filter, &page);
-    let total = if page.with_total {
-        crate::page::total_of::<payment::Entity>(&conn, conditions(caller, filter)).await?
-    } else {
-        0
-    };
+    let total =
+        crate::page::total_of::<payment::Entity>(&conn, page, || conditions(caller, filter))
+            .await?;
     let statement = match page_sql::text(&shape) {
         Some(sql) => Statement::from_sql_and_values(backend, sql, values),
         None => {
