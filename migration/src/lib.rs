@@ -9,6 +9,7 @@ mod m20261123_000004_lifecycle;
 mod m20261124_000005_partial_indexes;
 mod m20261124_000006_event_outbox;
 mod m20261206_000007_queue_tables_keep_pages;
+mod m20261207_000008_assert_function;
 mod util;
 
 pub struct Migrator;
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000005_partial_indexes::Migration),
             Box::new(m20261124_000006_event_outbox::Migration),
             Box::new(m20261206_000007_queue_tables_keep_pages::Migration),
+            Box::new(m20261207_000008_assert_function::Migration),
         ]
     }
 }

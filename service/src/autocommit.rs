@@ -8,8 +8,9 @@
 //! benchmark), and a message for PostgreSQL to answer too. A statement that finished outside
 //! a transaction leaves nothing behind, so these connections, once taken out of the pool, go
 //! back to a list of their own with no round trip. A connection is taken out of its slot
-//! while its statement runs: when the statement fails, or the request is dropped half-way,
-//! the connection goes with it (closed) and a fresh one takes its place. Transactions never
+//! while its statement runs: when the request is dropped half-way, or the statement fails
+//! other than by the server's refusal, the connection goes with it (closed) and a fresh one
+//! takes its place. Transactions never
 //! run here: they stay on the pool, which cleans up after them.
 use std::sync::Mutex;
 use std::time::Instant;
@@ -132,7 +133,20 @@ impl Held<'_> {
         standalone(&stmt.sql)?;
         let mut slot = self.conn.lock().await;
         let mut conn = self.take(&mut slot).await?;
-        let done = query(&stmt).execute(&mut conn).await.map_err(exec_err)?;
+        let done = match query(&stmt).execute(&mut conn).await {
+            Ok(done) => done,
+            Err(e) => {
+                // The server refused the statement and said why: the connection is sound
+                // and outside any transaction (the statement stood alone), so it is kept.
+                // A refusal can be expected, as when a batch's guard found nothing
+                // (`Writes::commit_if_found`), and a new connection costs the server a
+                // process.
+                if matches!(e, sea_orm::sqlx::Error::Database(_)) {
+                    *slot = Some(conn);
+                }
+                return Err(exec_err(e));
+            }
+        };
         *slot = Some(conn);
         Ok(ExecResult::from(done))
     }

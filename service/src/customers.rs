@@ -1,7 +1,10 @@
 //! Customers and their stored payment methods (acquirer tokens: never card numbers).
+use std::collections::HashMap;
+use std::sync::Mutex;
+
 use chrono::{Datelike, Utc};
 use entity::{customer, payment_method};
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, Query, SelectStatement};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait,
     QueryFilter, QueryOrder, Set, TransactionTrait,
@@ -115,9 +118,14 @@ pub async fn payment_methods(
 }
 
 pub fn is_expired(pm: &payment_method::Model) -> bool {
-    let now = Utc::now();
-    let (y, m) = (now.year(), i32::try_from(now.month()).unwrap_or(12));
+    let (y, m) = this_month();
     pm.exp_year < y || (pm.exp_year == y && pm.exp_month < m)
+}
+
+/// The year and month a card must not have expired before.
+fn this_month() -> (i32, i32) {
+    let now = Utc::now();
+    (now.year(), i32::try_from(now.month()).unwrap_or(12))
 }
 
 /// One of the caller's methods, also one used once (no customer), not removed.
@@ -296,6 +304,9 @@ pub async fn set_default(gw: &Gateway, caller: &Caller, id: Uuid) -> Result<paym
     active.is_default = Set(true);
     let pm = active.update(&txn).await?;
     txn.commit().await?;
+    if let Some(customer_id) = pm.customer_id {
+        gw.default_cards.forget(customer_id);
+    }
     Ok(pm)
 }
 
@@ -318,6 +329,9 @@ pub async fn remove(gw: &Gateway, caller: &Caller, id: Uuid) -> Result<payment_m
         next.update(&txn).await?;
     }
     txn.commit().await?;
+    if let Some(customer_id) = customer_id {
+        gw.default_cards.forget(customer_id);
+    }
     Ok(removed)
 }
 
@@ -356,6 +370,65 @@ pub async fn usable_method(
                 &["paymentMethodId"],
                 "the customer has no usable stored payment method",
             ))
+        }
+    }
+}
+
+/// A query that finds card `id` only if it is the card [`usable_method`] would find now for
+/// this charge: a card of this customer of the caller's, not removed, not expired, and the
+/// default when the charge names none (`named` false). The guard of a charge that takes
+/// the card on trust (see `payments::create::charge_customer`).
+pub fn usable_guard(caller: &Caller, customer_id: Uuid, id: Uuid, named: bool) -> SelectStatement {
+    use payment_method::Column as M;
+    let (y, m) = this_month();
+    let mut query = Query::select();
+    query
+        .column(M::Id)
+        .from(payment_method::Entity)
+        .and_where(M::Id.eq(id))
+        .and_where(M::MerchantId.eq(caller.merchant_id))
+        .and_where(M::Mode.eq(caller.mode.as_str()))
+        .and_where(M::CustomerId.eq(customer_id))
+        .and_where(M::RemovedAt.is_null())
+        .cond_where(
+            Condition::any().add(M::ExpYear.gt(y)).add(
+                Condition::all()
+                    .add(M::ExpYear.eq(y))
+                    .add(M::ExpMonth.gte(m)),
+            ),
+        );
+    if !named {
+        query.and_where(M::IsDefault.eq(true));
+    }
+    query
+}
+
+/// The default card this process last found for each customer it charged: a charge that
+/// names no card takes it on trust, and its own statement checks it (a read saved per
+/// charge). A wrong one costs a failed statement, then the read.
+#[derive(Default)]
+pub struct DefaultCards(Mutex<HashMap<Uuid, Uuid>>);
+
+/// More customers than this and the list starts over (it only saves reads).
+const DEFAULT_CARDS_MAX: usize = 10_000;
+
+impl DefaultCards {
+    pub fn get(&self, customer_id: Uuid) -> Option<Uuid> {
+        self.0.lock().ok()?.get(&customer_id).copied()
+    }
+
+    pub fn put(&self, customer_id: Uuid, card_id: Uuid) {
+        if let Ok(mut cards) = self.0.lock() {
+            if cards.len() >= DEFAULT_CARDS_MAX && !cards.contains_key(&customer_id) {
+                cards.clear();
+            }
+            cards.insert(customer_id, card_id);
+        }
+    }
+
+    pub fn forget(&self, customer_id: Uuid) {
+        if let Ok(mut cards) = self.0.lock() {
+            cards.remove(&customer_id);
         }
     }
 }

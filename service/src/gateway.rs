@@ -9,6 +9,7 @@ use uuid::Uuid;
 use crate::acquirer::{Acquirer, HttpAcquirer};
 use crate::autocommit::{Autocommit, Connections};
 use crate::bus::Bus;
+use crate::customers::DefaultCards;
 use crate::error::{Result, ServiceError};
 use crate::jobs;
 use crate::merchants::KeyCache;
@@ -28,6 +29,8 @@ pub struct Gateway {
     pub http: reqwest::Client,
     /// API keys checked a moment ago.
     pub keys: Arc<KeyCache>,
+    /// Customers' default cards as last found (see `customers::DefaultCards`).
+    pub default_cards: Arc<DefaultCards>,
     /// Connections for statements outside a transaction (see `autocommit`).
     pub held: Arc<Connections>,
 }
@@ -69,6 +72,7 @@ impl Gateway {
             bus,
             http,
             keys: Arc::new(KeyCache::new(settings_key_ttl)),
+            default_cards: Arc::default(),
             held: Arc::new(held),
         })
     }

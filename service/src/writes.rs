@@ -11,12 +11,12 @@
 //! Rules for what goes into one batch: no two writes touch the same row, and none reads
 //! what another writes (they all see the database as it was before the batch).
 use sea_orm::sea_query::{
-    Alias, CommonTableExpression, Expr, InsertStatement, IntoIden, IntoTableRef, Query,
+    Alias, CommonTableExpression, Expr, Func, InsertStatement, IntoIden, IntoTableRef, Query,
     SelectStatement, SubQueryStatement, WithClause, WithQuery,
 };
 use sea_orm::{
-    ActiveModelTrait, ConnectionTrait, DbBackend, EntityTrait, Iterable, QueryResult, Statement,
-    TransactionTrait,
+    ActiveModelTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, Iterable, QueryResult,
+    RuntimeErr, Statement, TransactionTrait,
 };
 
 use crate::autocommit::Autocommit;
@@ -121,6 +121,40 @@ impl Writes {
         self.run(conn).await
     }
 
+    /// PostgreSQL only: `guard` (a SELECT named `name`), then the writes, as one atomic
+    /// statement that stands only if the guard finds a row; answers whether it did. The
+    /// writes need no condition each: the statement ends by asserting the guard's row
+    /// (`paygate_assert`, made by a migration), and a failed assertion fails the whole
+    /// statement, so nothing is written.
+    pub async fn commit_if_found(
+        self,
+        conn: &Autocommit<'_>,
+        name: &Alias,
+        guard: SelectStatement,
+    ) -> Result<bool> {
+        let backend = conn.get_database_backend();
+        if backend != DbBackend::Postgres {
+            return Err(ServiceError::Internal(
+                "an asserted batch of writes needs PostgreSQL".into(),
+            ));
+        }
+        let mut with = WithClause::new();
+        with.cte(self::guard(name, guard));
+        let with = self.ctes_into(with);
+        let assert = Query::select()
+            .expr(
+                Func::cust(Alias::new("paygate_assert"))
+                    .arg(found(name))
+                    .arg(GUARD_FOUND_NOTHING),
+            )
+            .to_owned();
+        match conn.execute_raw(build(backend, then(with, assert))).await {
+            Ok(_) => Ok(true),
+            Err(e) if raised(&e, GUARD_FOUND_NOTHING) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Whether the writes go as one statement of `WITH` clauses: on PostgreSQL, when there
     /// is more than one (one goes as it is).
     fn as_one_statement(&self, backend: DbBackend) -> bool {
@@ -184,6 +218,19 @@ pub fn guard(name: &Alias, query: SelectStatement) -> CommonTableExpression {
     let mut cte = CommonTableExpression::new();
     cte.query(query).table_name(name.clone());
     cte
+}
+
+/// The failure [`Writes::commit_if_found`] asserts against.
+const GUARD_FOUND_NOTHING: &str = "paygate: the guard of a batch of writes found nothing";
+
+/// Whether `e` is the failure `paygate_assert` raised with `failure`.
+fn raised(e: &DbErr, failure: &str) -> bool {
+    if let DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) = e
+        && let sea_orm::sqlx::Error::Database(e) = &**e
+    {
+        return e.code().as_deref() == Some("P0001") && e.message() == failure;
+    }
+    false
 }
 
 /// Whether the guard `name` found its row: a condition for the writes it guards.
