@@ -10,8 +10,8 @@
 //! back to a list of their own with no round trip. A connection is taken out of its slot
 //! while its statement runs: when the request is dropped half-way, or the statement fails
 //! other than by the server's refusal, the connection goes with it (closed) and a fresh one
-//! takes its place. Transactions never
-//! run here: they stay on the pool, which cleans up after them.
+//! takes its place. Transactions never run here: they stay on the pool, which cleans up
+//! after them.
 use std::sync::Mutex;
 use std::time::Instant;
 
