@@ -112,43 +112,46 @@ impl Held<'_> {
         standalone(&stmt.sql)?;
         let mut slot = self.conn.lock().await;
         let mut conn = self.take(&mut slot).await?;
-        let rows = query(&stmt).fetch_all(&mut conn).await.map_err(query_err)?;
-        *slot = Some(conn);
-        Ok(rows.into_iter().map(QueryResult::from).collect())
+        let rows = query(&stmt).fetch_all(&mut conn).await;
+        keep_unless_lost(&mut slot, conn, &rows);
+        Ok(rows
+            .map_err(query_err)?
+            .into_iter()
+            .map(QueryResult::from)
+            .collect())
     }
 
     async fn query_one(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
         standalone(&stmt.sql)?;
         let mut slot = self.conn.lock().await;
         let mut conn = self.take(&mut slot).await?;
-        let row = query(&stmt)
-            .fetch_optional(&mut conn)
-            .await
-            .map_err(query_err)?;
-        *slot = Some(conn);
-        Ok(row.map(QueryResult::from))
+        let row = query(&stmt).fetch_optional(&mut conn).await;
+        keep_unless_lost(&mut slot, conn, &row);
+        Ok(row.map_err(query_err)?.map(QueryResult::from))
     }
 
     async fn execute(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
         standalone(&stmt.sql)?;
         let mut slot = self.conn.lock().await;
         let mut conn = self.take(&mut slot).await?;
-        let done = match query(&stmt).execute(&mut conn).await {
-            Ok(done) => done,
-            Err(e) => {
-                // The server refused the statement and said why: the connection is sound
-                // and outside any transaction (the statement stood alone), so it is kept.
-                // A refusal can be expected, as when a batch's guard found nothing
-                // (`Writes::commit_if_found`), and a new connection costs the server a
-                // process.
-                if matches!(e, sea_orm::sqlx::Error::Database(_)) {
-                    *slot = Some(conn);
-                }
-                return Err(exec_err(e));
-            }
-        };
+        let done = query(&stmt).execute(&mut conn).await;
+        keep_unless_lost(&mut slot, conn, &done);
+        Ok(ExecResult::from(done.map_err(exec_err)?))
+    }
+}
+
+/// Puts the connection back in its slot after its statement, unless the statement failed
+/// other than by the server's refusal. A refusal (the server answered with an error) leaves
+/// the connection sound and outside any transaction, since the statement stood alone; it
+/// can be expected, as when a batch's guard found nothing (`Writes::commit_if_found`), and a
+/// new connection costs the server a process.
+fn keep_unless_lost<T>(
+    slot: &mut Option<PgConnection>,
+    conn: PgConnection,
+    outcome: &Result<T, sea_orm::sqlx::Error>,
+) {
+    if matches!(outcome, Ok(_) | Err(sea_orm::sqlx::Error::Database(_))) {
         *slot = Some(conn);
-        Ok(ExecResult::from(done))
     }
 }
 

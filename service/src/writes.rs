@@ -121,37 +121,31 @@ impl Writes {
         self.run(conn).await
     }
 
-    /// PostgreSQL only: `guard` (a SELECT named `name`), then the writes, as one atomic
-    /// statement that stands only if the guard finds a row; answers whether it did. The
-    /// writes need no condition each: the statement ends by asserting the guard's row
-    /// (`paygate_assert`, made by a migration), and a failed assertion fails the whole
-    /// statement, so nothing is written.
+    /// PostgreSQL only: `guard` (a SELECT), then the writes, as one atomic statement that
+    /// stands only if the guard finds a row; answers whether it did. The writes need no
+    /// condition each: the statement ends by asserting the guard's row (`paygate_assert`,
+    /// made by a migration), and a failed assertion fails the whole statement, so nothing is
+    /// written.
     pub async fn commit_if_found(
         self,
-        conn: &Autocommit<'_>,
-        name: &Alias,
+        conn: &impl ConnectionTrait,
         guard: SelectStatement,
     ) -> Result<bool> {
-        let backend = conn.get_database_backend();
-        if backend != DbBackend::Postgres {
-            return Err(ServiceError::Internal(
-                "an asserted batch of writes needs PostgreSQL".into(),
-            ));
-        }
-        let mut with = WithClause::new();
-        with.cte(self::guard(name, guard));
-        let with = self.ctes_into(with);
+        let name = Alias::new("guard");
         let assert = Query::select()
             .expr(
                 Func::cust(Alias::new("paygate_assert"))
-                    .arg(found(name))
+                    .arg(found(&name))
                     .arg(GUARD_FOUND_NOTHING),
             )
             .to_owned();
-        match conn.execute_raw(build(backend, then(with, assert))).await {
+        match self
+            .run_guarded(conn, [self::guard(&name, guard)], assert)
+            .await
+        {
             Ok(_) => Ok(true),
-            Err(e) if raised(&e, GUARD_FOUND_NOTHING) => Ok(false),
-            Err(e) => Err(e.into()),
+            Err(ServiceError::Db(e)) if raised(&e, GUARD_FOUND_NOTHING) => Ok(false),
+            Err(e) => Err(e),
         }
     }
 

@@ -75,7 +75,7 @@ on_both_backends!(a_batch_commits_whole_or_not_at_all);
 /// writes nothing at all when it does not; the held connection is kept after the refusal.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_asserted_on_a_guard_commits_only_when_the_guard_finds_its_row() {
-    use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
+    use sea_orm::sea_query::{Expr, ExprTrait, Query};
     use sea_orm::{ConnectionTrait, Statement};
 
     let Some(app) = TestApp::on_postgres_without_worker().await else {
@@ -88,7 +88,6 @@ async fn a_batch_asserted_on_a_guard_commits_only_when_the_guard_finds_its_row()
             .and_where(Expr::val(value).eq(1))
             .to_owned()
     };
-    let name = Alias::new("guard");
     let conn = app.gw.autocommit().await.unwrap();
     let backend_pid = || async {
         conn.query_one_raw(Statement::from_string(
@@ -108,7 +107,7 @@ async fn a_batch_asserted_on_a_guard_commits_only_when_the_guard_finds_its_row()
     writes.add(jobs::insert_statement(&refused.0));
     writes.add(jobs::insert_statement(&refused.1));
     let written = writes
-        .commit_if_found(&conn, &name, guard(0))
+        .commit_if_found(&conn, guard(0))
         .await
         .expect("a guard that finds nothing is no error");
     assert!(!written, "the guard found nothing");
@@ -123,7 +122,7 @@ async fn a_batch_asserted_on_a_guard_commits_only_when_the_guard_finds_its_row()
     writes.add(jobs::insert_statement(&refused.0));
     writes.add(jobs::insert_statement(&refused.1));
     let written = writes
-        .commit_if_found(&conn, &name, guard(1))
+        .commit_if_found(&conn, guard(1))
         .await
         .expect("the batch commits");
     assert!(written, "the guard found its row");

@@ -1,7 +1,7 @@
 //! Creating payments, and charging a customer's stored card.
 use chrono::{DateTime, Utc};
 use entity::{payment, payment_item};
-use sea_orm::sea_query::{Alias, SelectStatement};
+use sea_orm::sea_query::SelectStatement;
 use sea_orm::{DbBackend, EntityTrait, QueryTrait, Set};
 use serde::Serialize;
 use serde_json::Value;
@@ -361,18 +361,12 @@ fn record_created(
 /// record): on PostgreSQL one statement, with no transaction around it.
 async fn commit_new(
     gw: &Gateway,
-    mut writes: Writes,
+    writes: Writes,
     payment_id: Uuid,
     claim: Option<Claim>,
 ) -> Result<serde_json::Value> {
     let value = super::answer(payment_id);
-    if let Some(claim) = &claim {
-        writes.add(claim.complete_statement(&value)?);
-    }
-    writes.commit(&gw.autocommit().await?).await?;
-    if let Some(claim) = claim {
-        claim.committed();
-    }
+    commit_answer(gw, writes, &value, claim.as_ref(), None).await?;
     Ok(value)
 }
 
@@ -380,26 +374,41 @@ async fn commit_new(
 /// None (and nothing written) when it does not.
 async fn commit_new_if(
     gw: &Gateway,
-    mut writes: Writes,
+    writes: Writes,
     guard: SelectStatement,
     payment_id: Uuid,
-    claim: &Option<Claim>,
+    claim: Option<&Claim>,
 ) -> Result<Option<serde_json::Value>> {
     let value = super::answer(payment_id);
+    let written = commit_answer(gw, writes, &value, claim, Some(guard)).await?;
+    Ok(written.then_some(value))
+}
+
+/// Commits `writes` with the answer `value` recorded for the idempotency key, if any (only if
+/// `guard`, when given, finds a row); answers whether they were written.
+async fn commit_answer(
+    gw: &Gateway,
+    mut writes: Writes,
+    value: &serde_json::Value,
+    claim: Option<&Claim>,
+    guard: Option<SelectStatement>,
+) -> Result<bool> {
     if let Some(claim) = claim {
-        writes.add(claim.complete_statement(&value)?);
+        writes.add(claim.complete_statement(value)?);
     }
-    let name = Alias::new("guard");
-    if !writes
-        .commit_if_found(&gw.autocommit().await?, &name, guard)
-        .await?
-    {
-        return Ok(None);
+    let conn = gw.autocommit().await?;
+    match guard {
+        None => writes.commit(&conn).await?,
+        Some(guard) => {
+            if !writes.commit_if_found(&conn, guard).await? {
+                return Ok(false);
+            }
+        }
     }
     if let Some(claim) = claim {
         claim.committed();
     }
-    Ok(Some(value))
+    Ok(true)
 }
 
 /// A payment to be paid later (its hosted page comes with the paylink work): CREATED.
@@ -546,7 +555,9 @@ pub async fn charge_customer(
     {
         let (writes, charge) = plan_charge(caller, input.clone(), priced.clone(), card)?;
         let guard = customers::usable_guard(caller, input.customer_id, card, named);
-        if let Some(value) = commit_new_if(gw, writes, guard, charge.payment_id, &claim).await? {
+        if let Some(value) =
+            commit_new_if(gw, writes, guard, charge.payment_id, claim.as_ref()).await?
+        {
             return charge.wait(gw, value).await;
         }
         gw.default_cards.forget(input.customer_id);
