@@ -3,7 +3,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use entity::operation;
-use sea_orm::{DatabaseConnection, EntityTrait};
+use sea_orm::{DatabaseConnection, DbBackend, EntityTrait};
 use uuid::Uuid;
 
 use crate::acquirer::{Acquirer, HttpAcquirer};
@@ -13,6 +13,7 @@ use crate::customers::DefaultCards;
 use crate::error::{Result, ServiceError};
 use crate::jobs;
 use crate::merchants::KeyCache;
+use crate::payments::OperationReads;
 use crate::queue::JobQueue;
 use crate::secrets::MasterKey;
 use crate::settings::Settings;
@@ -33,6 +34,9 @@ pub struct Gateway {
     pub default_cards: Arc<DefaultCards>,
     /// Connections for statements outside a transaction (see `autocommit`).
     pub held: Arc<Connections>,
+    /// The worker's reads of pending operations, batched (PostgreSQL only; see
+    /// `payments::OperationReads`).
+    pub operation_reads: Option<OperationReads>,
 }
 
 impl Gateway {
@@ -62,7 +66,9 @@ impl Gateway {
             .user_agent("Paygate-Webhooks/1")
             .build()
             .map_err(|e| ServiceError::Config(format!("webhook client: {e}")))?;
-        let held = Connections::new(&db, settings.database_pool);
+        let held = Arc::new(Connections::new(&db, settings.database_pool));
+        let operation_reads = (db.get_database_backend() == DbBackend::Postgres)
+            .then(|| OperationReads::start(db.clone(), held.clone()));
         Ok(Gateway {
             db,
             queue,
@@ -73,7 +79,8 @@ impl Gateway {
             http,
             keys: Arc::new(KeyCache::new(settings_key_ttl)),
             default_cards: Arc::default(),
-            held: Arc::new(held),
+            held,
+            operation_reads,
         })
     }
 

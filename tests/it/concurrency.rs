@@ -217,6 +217,90 @@ async fn copies_that_read_the_operation_before_any_settled_capture_once(app: Tes
 }
 on_both_backends!(copies_that_read_the_operation_before_any_settled_capture_once);
 
+/// Many reads of operations at once, as the worker makes them when a burst of jobs starts
+/// (on PostgreSQL they go out together, as one statement): each is answered with its own
+/// operation, asked twice or not; one no longer pending with None; an unknown one with
+/// NOT_FOUND.
+async fn operations_read_at_once_are_each_answered_with_their_own(app: TestApp) {
+    use entity::{operation, payment};
+    use sea_orm::{ActiveModelTrait, EntityTrait, Set};
+    use service::acquirer::AcquirerRequest;
+
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let c = app.customer_with_card("4242424242424242").await;
+        let charged = app.charge(&c, 5000, "MANUAL", None).await;
+        assert_eq!(charged["payment"]["status"], "HOLD", "{charged}");
+        let id: uuid::Uuid = charged["payment"]["id"].as_str().unwrap().parse().unwrap();
+        let p = payment::Entity::find_by_id(id)
+            .one(&app.gw.db)
+            .await
+            .unwrap()
+            .unwrap();
+        held.push(p);
+    }
+    let now = chrono::Utc::now();
+    let mut expected = Vec::new();
+    for i in 0..24_i64 {
+        let p = &held[(i % 2) as usize];
+        let status = if i == 5 { "SUCCEEDED" } else { "PENDING" };
+        let op = operation::ActiveModel {
+            id: Set(uuid::Uuid::now_v7()),
+            payment_id: Set(p.id),
+            merchant_id: Set(p.merchant_id),
+            kind: Set("CAPTURE".into()),
+            amount: Set(100 + i),
+            status: Set(status.into()),
+            acquirer_reference: Set(p.acquirer_reference.clone()),
+            error_code: Set(None),
+            error_message: Set(None),
+            reason: Set(None),
+            authentication: Set(None),
+            attempts: Set(0),
+            created_at: Set(now),
+            updated_at: Set(now),
+        }
+        .insert(&app.gw.db)
+        .await
+        .unwrap();
+        let call = (status == "PENDING").then(|| AcquirerRequest::Capture {
+            reference: p.acquirer_reference.clone().unwrap(),
+            amount: 100 + i,
+        });
+        expected.push((op.id, call));
+    }
+    // One asked twice, and one that does not exist.
+    expected.push(expected[3].clone());
+    let unknown = uuid::Uuid::now_v7();
+    let reads = expected
+        .iter()
+        .map(|(id, _)| *id)
+        .chain([unknown])
+        .map(|id| service::payments::operation_request(&app.gw, id));
+    let mut answers = futures::future::join_all(reads).await;
+    let last = answers.pop().unwrap();
+    assert!(
+        matches!(last, Err(service::ServiceError::NotFound)),
+        "an unknown operation is not found: {:?}",
+        last.map(|c| c.map(|c| c.operation_id))
+    );
+    for ((id, call), answer) in expected.iter().zip(answers) {
+        let answer = answer.unwrap_or_else(|e| panic!("operation {id}: {e}"));
+        match (call, answer) {
+            (Some(call), Some(answer)) => {
+                assert_eq!(answer.operation_id, *id);
+                assert_eq!(&answer.request, call, "operation {id}");
+            }
+            (None, None) => {}
+            (call, answer) => panic!(
+                "operation {id}: expected {call:?}, got the call of {:?}",
+                answer.map(|a| a.operation_id)
+            ),
+        }
+    }
+}
+on_both_backends!(operations_read_at_once_are_each_answered_with_their_own);
+
 /// The worker read the authorization as pending, then the merchant cancelled while the
 /// acquirer was answering. The answer must not move the payment from what the worker read
 /// (PENDING_EXECUTE → HOLD): on PostgreSQL the one-statement settle finds the payment's

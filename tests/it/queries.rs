@@ -335,6 +335,46 @@ async fn postgres_connections_plan_prepared_statements_once() {
     }
 }
 
+/// The worker's batched read of operations probes the primary key once per id, even in the
+/// generic plan a connection makes while the table is still small and keeps as it grows.
+/// (`operations.id = ANY($1)` was planned there as a scan of the whole table.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_batched_read_of_operations_probes_each_id_by_its_key() {
+    use sea_orm::{ConnectionTrait, DbBackend, Statement, TransactionTrait};
+    let Some(app) = TestApp::on_postgres().await else {
+        return;
+    };
+    // One connection for the PREPARE and the EXPLAIN.
+    let txn = app.gw.db.begin().await.unwrap();
+    txn.execute_unprepared(&format!(
+        "PREPARE batched(uuid[]) AS {}",
+        service::payments::operation_requests_sql()
+    ))
+    .await
+    .unwrap();
+    let ids = (0..20)
+        .map(|_| format!("'{}'", uuid::Uuid::now_v7()))
+        .collect::<Vec<_>>()
+        .join(",");
+    let plan = txn
+        .query_all_raw(Statement::from_string(
+            DbBackend::Postgres,
+            format!("EXPLAIN EXECUTE batched(ARRAY[{ids}]::uuid[])"),
+        ))
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.try_get_by_index::<String>(0).unwrap())
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(
+        plan.contains("Index Scan using operations_pkey on operations"),
+        "{plan}"
+    );
+    assert!(!plan.contains("Seq Scan on operations"), "{plan}");
+    txn.rollback().await.unwrap();
+}
+
 /// A page of payments reads only the columns the query's fields need (`payment_columns` in
 /// the API): every field of `Payment`, asked for alone in a page (and through fragments),
 /// answers what it answers on the whole payment read by `payment(id)`.

@@ -4,6 +4,7 @@ mod chargeback;
 mod create;
 mod fallback;
 mod lifecycle;
+mod operation_reads;
 mod outcome;
 mod page_sql;
 mod query;
@@ -20,7 +21,10 @@ pub use fallback::charge_with_fallback;
 pub use lifecycle::{
     activate, cancel, capturable, capture, charge_with_token, refund, refundable, release, send,
 };
-pub use outcome::{PendingCall, apply_answer, mark_inconclusive, operation_request};
+pub use operation_reads::OperationReads;
+pub use outcome::{
+    PendingCall, apply_answer, mark_inconclusive, operation_request, operation_requests_sql,
+};
 pub use query::{PaymentFilter, get, items, list, operations, status_history};
 pub use row::{Columns, reads_by_position};
 pub use schedule::{Swept, run_schedules};
