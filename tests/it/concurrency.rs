@@ -85,13 +85,43 @@ async fn fifty_simultaneous_refunds_never_exceed_the_capture(app: TestApp) {
 }
 on_both_backends!(fifty_simultaneous_refunds_never_exceed_the_capture);
 
+/// A capture operation of `amount` on `p`, written straight into the ledger (no job).
+async fn insert_capture(
+    app: &TestApp,
+    p: &entity::payment::Model,
+    amount: i64,
+    status: &str,
+) -> entity::operation::Model {
+    use sea_orm::{ActiveModelTrait, Set};
+    let now = chrono::Utc::now();
+    entity::operation::ActiveModel {
+        id: Set(uuid::Uuid::now_v7()),
+        payment_id: Set(p.id),
+        merchant_id: Set(p.merchant_id),
+        kind: Set("CAPTURE".into()),
+        amount: Set(amount),
+        status: Set(status.into()),
+        acquirer_reference: Set(p.acquirer_reference.clone()),
+        error_code: Set(None),
+        error_message: Set(None),
+        reason: Set(None),
+        authentication: Set(None),
+        attempts: Set(0),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(&app.gw.db)
+    .await
+    .unwrap()
+}
+
 /// A capture of 400 on a payment authorized for 1000, as the API starts it (PENDING
 /// operation, PENDING_CAPTURE payment) but with no job: the tests below play the worker.
 /// Returns the payment's id, the operation's id and the acquirer's approval.
 async fn pending_capture(
     app: &TestApp,
 ) -> (uuid::Uuid, uuid::Uuid, service::acquirer::AcquirerAnswer) {
-    use entity::{operation, payment};
+    use entity::payment;
     use sea_orm::{ActiveModelTrait, EntityTrait, Set};
     use service::acquirer::{AcquirerAnswer, AcquirerPayment};
 
@@ -106,26 +136,7 @@ async fn pending_capture(
         .await
         .unwrap()
         .unwrap();
-    let now = chrono::Utc::now();
-    let op = operation::ActiveModel {
-        id: Set(uuid::Uuid::now_v7()),
-        payment_id: Set(id),
-        merchant_id: Set(p.merchant_id),
-        kind: Set("CAPTURE".into()),
-        amount: Set(400),
-        status: Set("PENDING".into()),
-        acquirer_reference: Set(p.acquirer_reference.clone()),
-        error_code: Set(None),
-        error_message: Set(None),
-        reason: Set(None),
-        authentication: Set(None),
-        attempts: Set(0),
-        created_at: Set(now),
-        updated_at: Set(now),
-    }
-    .insert(&app.gw.db)
-    .await
-    .unwrap();
+    let op = insert_capture(app, &p, 400, "PENDING").await;
     let mut pending: payment::ActiveModel = p.clone().into();
     pending.status = Set("PENDING_CAPTURE".into());
     pending.update(&app.gw.db).await.unwrap();
@@ -222,8 +233,8 @@ on_both_backends!(copies_that_read_the_operation_before_any_settled_capture_once
 /// operation, asked twice or not; one no longer pending with None; an unknown one with
 /// NOT_FOUND.
 async fn operations_read_at_once_are_each_answered_with_their_own(app: TestApp) {
-    use entity::{operation, payment};
-    use sea_orm::{ActiveModelTrait, EntityTrait, Set};
+    use entity::payment;
+    use sea_orm::EntityTrait;
     use service::acquirer::AcquirerRequest;
 
     let mut held = Vec::new();
@@ -239,30 +250,11 @@ async fn operations_read_at_once_are_each_answered_with_their_own(app: TestApp) 
             .unwrap();
         held.push(p);
     }
-    let now = chrono::Utc::now();
     let mut expected = Vec::new();
     for i in 0..24_i64 {
         let p = &held[(i % 2) as usize];
         let status = if i == 5 { "SUCCEEDED" } else { "PENDING" };
-        let op = operation::ActiveModel {
-            id: Set(uuid::Uuid::now_v7()),
-            payment_id: Set(p.id),
-            merchant_id: Set(p.merchant_id),
-            kind: Set("CAPTURE".into()),
-            amount: Set(100 + i),
-            status: Set(status.into()),
-            acquirer_reference: Set(p.acquirer_reference.clone()),
-            error_code: Set(None),
-            error_message: Set(None),
-            reason: Set(None),
-            authentication: Set(None),
-            attempts: Set(0),
-            created_at: Set(now),
-            updated_at: Set(now),
-        }
-        .insert(&app.gw.db)
-        .await
-        .unwrap();
+        let op = insert_capture(&app, p, 100 + i, status).await;
         let call = (status == "PENDING").then(|| AcquirerRequest::Capture {
             reference: p.acquirer_reference.clone().unwrap(),
             amount: 100 + i,
