@@ -75,21 +75,11 @@ async fn run(
         };
         match read {
             Ok(found) => {
-                let mut found: HashMap<Uuid, Option<PendingCall>> = found.into_iter().collect();
-                // Copies of one job running at once may ask for one operation in one batch:
-                // each gets the row, the last takes it.
-                let mut asked: HashMap<Uuid, usize> = HashMap::new();
-                for w in &batch {
-                    *asked.entry(w.operation_id).or_default() += 1;
-                }
+                let found: HashMap<Uuid, Option<PendingCall>> = found.into_iter().collect();
                 for w in batch.drain(..) {
-                    let left = asked.entry(w.operation_id).or_default();
-                    *left -= 1;
-                    let call = if *left == 0 {
-                        found.remove(&w.operation_id)
-                    } else {
-                        found.get(&w.operation_id).cloned()
-                    };
+                    // Cloned, not taken: copies of one job running at once may ask for one
+                    // operation in one batch, and each gets the row.
+                    let call = found.get(&w.operation_id).cloned();
                     let _ = w.answer.send(call.ok_or(ServiceError::NotFound));
                 }
             }
