@@ -231,7 +231,7 @@ on_both_backends!(copies_that_read_the_operation_before_any_settled_capture_once
 /// Many reads of operations at once, as the worker makes them when a burst of jobs starts
 /// (on PostgreSQL they go out together, as one statement): each is answered with its own
 /// operation, asked twice or not; one no longer pending with None; an unknown one with
-/// NOT_FOUND.
+/// NOT_FOUND. The same once the batching task has stopped: each read then goes alone.
 async fn operations_read_at_once_are_each_answered_with_their_own(app: TestApp) {
     use entity::payment;
     use sea_orm::EntityTrait;
@@ -264,11 +264,26 @@ async fn operations_read_at_once_are_each_answered_with_their_own(app: TestApp) 
     // One asked twice, and one that does not exist.
     expected.push(expected[3].clone());
     let unknown = uuid::Uuid::now_v7();
+    // As the worker reads them, and as it reads them once its batching task has stopped
+    // (as after a panic): then each reads alone.
+    let mut stopped = app.gw.clone();
+    stopped.operation_reads = Some(service::payments::OperationReads::stopped());
+    for gw in [&app.gw, &stopped] {
+        reads_answer_their_own(gw, &expected, unknown).await;
+    }
+}
+on_both_backends!(operations_read_at_once_are_each_answered_with_their_own);
+
+async fn reads_answer_their_own(
+    gw: &service::Gateway,
+    expected: &[(uuid::Uuid, Option<service::acquirer::AcquirerRequest>)],
+    unknown: uuid::Uuid,
+) {
     let reads = expected
         .iter()
         .map(|(id, _)| *id)
         .chain([unknown])
-        .map(|id| service::payments::operation_request(&app.gw, id));
+        .map(|id| service::payments::operation_request(gw, id));
     let mut answers = futures::future::join_all(reads).await;
     let last = answers.pop().unwrap();
     assert!(
@@ -291,7 +306,6 @@ async fn operations_read_at_once_are_each_answered_with_their_own(app: TestApp) 
         }
     }
 }
-on_both_backends!(operations_read_at_once_are_each_answered_with_their_own);
 
 /// The worker read the authorization as pending, then the merchant cancelled while the
 /// acquirer was answering. The answer must not move the payment from what the worker read

@@ -46,10 +46,14 @@ const OPERATION_COLUMNS: [(operation::Column, &str); 5] = [
 
 /// The acquirer call an operation stands for, or None once it is no longer pending. One
 /// query: the payment, the operation and the payment's card. On PostgreSQL the worker's
-/// reads that come together go as one statement ([`super::operation_reads`]).
+/// reads that come together go as one statement ([`super::operation_reads`]), or one by one
+/// if its batching task has stopped.
 pub async fn operation_request(gw: &Gateway, operation_id: Uuid) -> Result<Option<PendingCall>> {
-    if let Some(reads) = &gw.operation_reads {
-        return reads.read(operation_id).await;
+    if let Some(read) = match &gw.operation_reads {
+        Some(reads) => reads.read(operation_id).await,
+        None => None,
+    } {
+        return read;
     }
     let query = operation_requests_query(
         Expr::col((operation::Entity, operation::Column::Id)).eq(operation_id),
