@@ -14,6 +14,11 @@
 //! it does not also try to truncate the table's empty pages, which a migration switches off
 //! for these two (`vacuum_truncate`: truncating takes a lock every write of an event or a
 //! job waits for).
+//!
+//! A vacuum also records how many rows the table holds, and every connection then plans its
+//! statements on it again: a claim of the outbox planned while it was empty (a scan) is
+//! planned on its primary key once a backlog's dead rows have brought on the next vacuum
+//! (see `webhooks::claim_events_sql`).
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
 
 use crate::error::Result;

@@ -336,7 +336,8 @@ async fn postgres_connections_plan_prepared_statements_once() {
 }
 
 /// The worker's batched read of operations probes the primary key once per id, even in the
-/// generic plan a connection makes while the table is still small and keeps as it grows.
+/// generic plan a connection makes while the table is new, not yet analyzed, and keeps as it
+/// grows.
 /// (`operations.id = ANY($1)` was planned there as a scan of the whole table.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_batched_read_of_operations_probes_each_id_by_its_key() {

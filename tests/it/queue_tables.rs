@@ -295,3 +295,89 @@ crate::on_both_backends_with!(
         ..Options::default()
     }
 );
+
+/// The dispatcher's claim as one connection plans it once (its generic plan) while the
+/// statistics say the outbox is empty, as they do after the vacuum of a drained outbox:
+/// a scan, each row compared with every id. Then a backlog comes; the claim's own dead rows
+/// bring on the worker's vacuum, which records the backlog, and the connection plans the
+/// claim again, on the primary key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_workers_vacuum_replans_a_claim_planned_on_an_empty_outbox() {
+    let Some(app) = TestApp::on_postgres_without_worker().await else {
+        return;
+    };
+    let db = &app.gw.db;
+    db.execute_unprepared("VACUUM event_outbox")
+        .await
+        .expect("vacuum the empty outbox");
+    // A connection of its own, which keeps its plan of the claim.
+    let mut options = sea_orm::ConnectOptions::new(app.settings.database_url.clone());
+    options.max_connections(1);
+    let conn = sea_orm::Database::connect(options).await.expect("connect");
+    conn.execute_unprepared(&format!(
+        "SET plan_cache_mode = force_generic_plan; PREPARE claim(bigint) AS {}",
+        service::webhooks::claim_events_sql()
+    ))
+    .await
+    .expect("prepare the claim");
+    let plan = || async {
+        conn.query_all_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "EXPLAIN EXECUTE claim(1000)",
+        ))
+        .await
+        .expect("explain the claim")
+        .iter()
+        .map(|row| row.try_get_by_index::<String>(0).expect("a line"))
+        .collect::<Vec<_>>()
+        .join("\n")
+    };
+    let on_empty = plan().await;
+    assert!(on_empty.contains("Seq Scan on event_outbox"), "{on_empty}");
+
+    db.execute_unprepared(
+        "INSERT INTO event_outbox (event_id) SELECT gen_random_uuid() FROM generate_series(1, 5000)",
+    )
+    .await
+    .expect("a backlog");
+    // One claim, whose dead rows the server counts at once.
+    conn.execute_unprepared("SELECT pg_stat_force_next_flush(); EXECUTE claim(1000)")
+        .await
+        .expect("claim");
+    let waiting: i64 = db
+        .query_one_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT count(*) FROM event_outbox",
+        ))
+        .await
+        .expect("count the outbox")
+        .expect("a row")
+        .try_get_by_index(0)
+        .expect("a count");
+    assert_eq!(waiting, 4000, "the claim took 1,000 of 5,000");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let vacuumed =
+            service::queue_tables::vacuum_churned(db, service::queue_tables::MIN_DEAD_ROWS)
+                .await
+                .expect("vacuum");
+        if vacuumed.contains(&"event_outbox") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "1,000 dead rows brought on no vacuum"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let replanned = plan().await;
+    assert!(
+        replanned.contains("using event_outbox_pkey on event_outbox"),
+        "{replanned}"
+    );
+    assert!(
+        !replanned.contains("Seq Scan on event_outbox"),
+        "{replanned}"
+    );
+    conn.close().await.expect("close");
+}

@@ -80,7 +80,10 @@ pub(crate) async fn operation_requests(
     // keeps (`db::connect`): planned while the table was still small (the first charges of
     // a new database), it became a scan of the whole table comparing every row with every
     // id, kept for the connection's life as the table grew (seen in the benchmark, where
-    // it cost PostgreSQL more per charge than one read per job had).
+    // it cost PostgreSQL more per charge than one read per job had). No form is safe from
+    // statistics that say a table is nearly empty: once ANALYZE has recorded that, this one
+    // too is planned as scans, until an ANALYZE of the grown table (autovacuum's) makes
+    // every connection plan it again.
     let rows = conn
         .query_all_raw(Statement::from_sql_and_values(
             DbBackend::Postgres,

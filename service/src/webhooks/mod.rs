@@ -6,8 +6,8 @@ mod signing;
 mod urls;
 
 pub use deliveries::{
-    Attempt, AttemptOutcome, Delivery, FannedOut, abandon, attempts, deliveries_of,
-    delivery_to_send, fan_out, fan_out_pending, record_attempt, redeliver,
+    Attempt, AttemptOutcome, Delivery, FannedOut, abandon, attempts, claim_events_sql,
+    deliveries_of, delivery_to_send, fan_out, fan_out_pending, record_attempt, redeliver,
 };
 pub use endpoints::{
     EndpointInput, EndpointUpdate, NewEndpoint, create, delete, enable, get, list, rotate_secret,
