@@ -340,7 +340,8 @@ async fn the_workers_vacuum_replans_a_claim_planned_on_an_empty_outbox() {
     )
     .await
     .expect("a backlog");
-    // One claim, whose dead rows the server counts at once.
+    // One claim, whose dead rows the server counts at once (`pg_stat_force_next_flush`:
+    // PostgreSQL 15+).
     conn.execute_unprepared("SELECT pg_stat_force_next_flush(); EXECUTE claim(1000)")
         .await
         .expect("claim");
