@@ -341,7 +341,7 @@ async fn postgres_connections_plan_prepared_statements_once() {
 /// (`operations.id = ANY($1)` was planned there as a scan of the whole table.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_batched_read_of_operations_probes_each_id_by_its_key() {
-    use sea_orm::{ConnectionTrait, DbBackend, Statement, TransactionTrait};
+    use sea_orm::{ConnectionTrait, TransactionTrait};
     let Some(app) = TestApp::on_postgres().await else {
         return;
     };
@@ -357,17 +357,8 @@ async fn the_batched_read_of_operations_probes_each_id_by_its_key() {
         .map(|_| format!("'{}'", uuid::Uuid::now_v7()))
         .collect::<Vec<_>>()
         .join(",");
-    let plan = txn
-        .query_all_raw(Statement::from_string(
-            DbBackend::Postgres,
-            format!("EXPLAIN EXECUTE batched(ARRAY[{ids}]::uuid[])"),
-        ))
-        .await
-        .unwrap()
-        .iter()
-        .map(|row| row.try_get_by_index::<String>(0).unwrap())
-        .collect::<Vec<_>>()
-        .join("\n");
+    let plan =
+        crate::support::plan_of(&txn, &format!("EXECUTE batched(ARRAY[{ids}]::uuid[])")).await;
     assert!(
         plan.contains("Index Scan using operations_pkey on operations"),
         "{plan}"

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
 use serde_json::Value;
 
-use crate::support::{Backend, Options, TestApp};
+use crate::support::{Backend, Options, TestApp, plan_of};
 
 /// The server's own count of the dispatcher's outbox poll: the buffers (pages) it touched.
 async fn pages_read_by_the_outbox_poll(db: &DatabaseConnection) -> i64 {
@@ -320,19 +320,7 @@ async fn the_workers_vacuum_replans_a_claim_planned_on_an_empty_outbox() {
     ))
     .await
     .expect("prepare the claim");
-    let plan = || async {
-        conn.query_all_raw(Statement::from_string(
-            DbBackend::Postgres,
-            "EXPLAIN EXECUTE claim(1000)",
-        ))
-        .await
-        .expect("explain the claim")
-        .iter()
-        .map(|row| row.try_get_by_index::<String>(0).expect("a line"))
-        .collect::<Vec<_>>()
-        .join("\n")
-    };
-    let on_empty = plan().await;
+    let on_empty = plan_of(&conn, "EXECUTE claim(1000)").await;
     assert!(on_empty.contains("Seq Scan on event_outbox"), "{on_empty}");
 
     db.execute_unprepared(
@@ -371,7 +359,7 @@ async fn the_workers_vacuum_replans_a_claim_planned_on_an_empty_outbox() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let replanned = plan().await;
+    let replanned = plan_of(&conn, "EXECUTE claim(1000)").await;
     assert!(
         replanned.contains("using event_outbox_pkey on event_outbox"),
         "{replanned}"

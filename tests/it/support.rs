@@ -149,6 +149,23 @@ pub async fn fresh_postgres_database() -> (String, TestDatabase) {
     )
 }
 
+/// PostgreSQL's plan for `statement` on `conn` (an `EXPLAIN` of it), its lines joined.
+pub async fn plan_of(conn: &impl sea_orm::ConnectionTrait, statement: &str) -> String {
+    conn.query_all_raw(sea_orm::Statement::from_string(
+        sea_orm::DbBackend::Postgres,
+        format!("EXPLAIN {statement}"),
+    ))
+    .await
+    .unwrap_or_else(|e| panic!("EXPLAIN {statement}: {e}"))
+    .iter()
+    .map(|row| {
+        row.try_get_by_index::<String>(0)
+            .expect("a line of the plan")
+    })
+    .collect::<Vec<_>>()
+    .join("\n")
+}
+
 pub fn redis_url() -> String {
     std::env::var(REDIS_ENV).unwrap_or_else(|_| panic!("{REDIS_ENV} must be set with {PG_ENV}"))
 }

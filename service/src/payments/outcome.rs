@@ -49,10 +49,9 @@ const OPERATION_COLUMNS: [(operation::Column, &str); 5] = [
 /// reads that come together go as one statement ([`super::operation_reads`]), or one by one
 /// if its batching task has stopped.
 pub async fn operation_request(gw: &Gateway, operation_id: Uuid) -> Result<Option<PendingCall>> {
-    if let Some(read) = match &gw.operation_reads {
-        Some(reads) => reads.read(operation_id).await,
-        None => None,
-    } {
+    if let Some(reads) = &gw.operation_reads
+        && let Some(read) = reads.read(operation_id).await
+    {
         return read;
     }
     let query = operation_requests_query(
